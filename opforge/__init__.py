@@ -1,0 +1,44 @@
+"""opforge: one decorator for custom ONNX operators.
+
+From one Python definition opforge registers the ONNX schema, the torch op and its exporters
+(dynamo and TorchScript), CPU (numpy) and GPU (cupy) kernels that ONNX Runtime runs, an optional
+pure-ONNX function body, and conformance samples.
+"""
+
+from . import conformance as conformance
+from .api import VerificationError as VerificationError
+from .api import assert_close as assert_close
+from .api import export as export
+from .api import op as op
+from .exporters import DynamicDimError as DynamicDimError
+from .exporters import ExportError as ExportError
+from .kernels import InferenceSession as InferenceSession
+from .kernels import MissingKernelError as MissingKernelError
+from .kernels import reference_ops as reference_ops
+from .opdef import OpDef as OpDef
+from .opdef import list_ops as list_ops
+from .opdef import load_ops as load_ops
+from ._validate import DeclarationError as DeclarationError
+from .types import Sample as Sample
+from .types import TensorSpec as TensorSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeclarationError",
+    "DynamicDimError",
+    "ExportError",
+    "InferenceSession",
+    "MissingKernelError",
+    "OpDef",
+    "Sample",
+    "TensorSpec",
+    "VerificationError",
+    "assert_close",
+    "conformance",
+    "export",
+    "list_ops",
+    "load_ops",
+    "op",
+    "reference_ops",
+]

@@ -1,0 +1,161 @@
+"""The public decorator and ``export``: they connect OpDef to schemas, exporters and kernels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+
+from . import exporters, schemas
+from . import opdef as registry
+from .kernels import InferenceSession
+from .opdef import OpDef
+from .types import dtype_name
+
+registry.on_register(exporters.register)
+registry.on_register(schemas.register)
+
+
+def op(
+    name: str,
+    *,
+    version: int = 1,
+    dtypes: dict[str, Any] | None = None,
+    outputs: list[str] | None = None,
+    doc: str | None = None,
+    serves: Iterable[str] = (),
+    order_free: bool = False,
+) -> Callable[[Callable], OpDef]:
+    """Declare a custom ONNX operator from its torch reference.
+
+    One definition registers the ONNX schema, a ``torch.library`` op with its dynamo and
+    TorchScript exporters, and the ONNX Runtime bridge. Attach a numpy kernel, a cupy kernel,
+    output specs, samples and a portable ONNX body with the returned :class:`OpDef`'s methods.
+
+    Args:
+        name (str): ``"domain::OpType"``; the domain may hold dots.
+        version (int): the op's since-version; versions of one op live side by side.
+        dtypes (dict[str, list]): allowed dtypes per input or output name (default: inputs
+            take float32/float64/float16/bfloat16, outputs any dtype).
+        outputs (list[str]): output names (default ``output`` or ``output_0``, ``output_1``...).
+        doc (str): schema doc (default: the reference's docstring).
+        serves (Iterable[str]): torch functions this op stands in for (documentation).
+        order_free (bool): outputs are compared order-free by the conformance suite.
+
+    Supported parameter annotations: ``torch.Tensor`` (input), ``torch.Tensor | None``
+    (optional input), ``Sequence[torch.Tensor]`` (variadic input, last), ``float``, ``int``,
+    ``bool``, ``str``, ``list[int]``, ``list[float]``, ``list[str]`` (attributes; a default
+    makes them optional). Return ``torch.Tensor`` or ``tuple[torch.Tensor, ...]``.
+
+    Examples::
+
+        >>> @opforge.op("mylab::ScaledSwish")
+        ... def scaled_swish(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+        ...     return x * torch.sigmoid(beta * x)
+        >>> @scaled_swish.kernel("cpu")
+        ... def _(x, *, beta):
+        ...     return x / (1 + np.exp(-beta * x))
+    """
+
+    def decorate(fn: Callable) -> OpDef:
+        opdef = OpDef(name, fn, version=version, dtypes=dtypes, outputs=outputs, doc=doc, serves=serves,
+                      order_free=order_free)
+        return registry.register(opdef)
+
+    return decorate
+
+
+class VerificationError(AssertionError):
+    """ONNX Runtime's outputs differ from eager PyTorch on the export's own inputs."""
+
+
+TOLERANCES = {  # (rtol, atol), ONNX Runtime's test conventions
+    "float32": (1e-4, 1e-5),
+    "float64": (1e-5, 1e-5),
+    "float16": (1e-3, 2.5e-3),
+    "bfloat16": (1e-2, 1e-2),
+}
+
+
+def assert_close(expected: np.ndarray, actual: np.ndarray, what: str) -> None:
+    """Compare with ONNX Runtime's per-dtype tolerances; integers and bools exactly; NaN == NaN."""
+    expected, actual = np.asarray(expected), np.asarray(actual)
+    if expected.shape != actual.shape:
+        raise VerificationError(f"{what}: shape {actual.shape} != expected {expected.shape}")
+    name = dtype_name(expected.dtype)
+    if name in TOLERANCES:
+        rtol, atol = TOLERANCES[name]
+        e, a = expected.astype(np.float64), actual.astype(np.float64)
+        ok = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+        if not ok.all():
+            finite = np.isfinite(e) & np.isfinite(a)
+            diff = float(np.max(np.abs(a - e)[finite])) if finite.any() else float("nan")
+            raise VerificationError(f"{what}: {int((~ok).sum())} of {ok.size} elements differ "
+                                    f"(max abs diff {diff:.3g}, rtol {rtol}, atol {atol})")
+    elif not np.array_equal(expected, actual):
+        raise VerificationError(f"{what}: values differ ({int((expected != actual).sum())} elements)")
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    from .kernels.registry import _from_torch
+
+    return _from_torch(value)
+
+
+def export(
+    model: Any,
+    args: tuple,
+    f: str | os.PathLike | None = None,
+    *,
+    kwargs: dict | None = None,
+    dynamic_shapes: Any = None,
+    portable: bool = False,
+    verify: bool = True,
+    **torch_onnx_kwargs: Any,
+) -> onnx.ModelProto:
+    """Export ``model`` to ONNX with every opforge op, validate it and (``verify``) check it runs.
+
+    Wraps ``torch.onnx.export`` (dynamo by default; ``dynamo=False`` for TorchScript), adds the
+    translations of all registered opforge ops, sets opset imports, runs the ONNX checker with
+    custom domains and shape inference, fails when a dim asked to be dynamic came out static, and
+    with ``verify`` compares ``opforge.InferenceSession`` against eager PyTorch on ``args``.
+    With ``portable=True`` each opforge node is replaced by its ONNX function body so the file runs
+    on a plain ``onnxruntime.InferenceSession``.
+    """
+    import torch
+
+    args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+    proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, **torch_onnx_kwargs)
+    if portable:
+        from .portable import make_portable
+
+        proto = make_portable(proto)
+    if verify:
+        leaves = [t for t in torch.utils._pytree.tree_leaves((args, kwargs or {})) if isinstance(t, torch.Tensor)]
+        inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
+        if len(inputs) == len(leaves):
+            session = _session_for(proto, portable)
+            got = session.run(None, {n: _to_numpy(t) for n, t in zip(inputs, leaves)})
+            with torch.no_grad():
+                expected = model(*args, **(kwargs or {}))
+            expected = [t for t in torch.utils._pytree.tree_leaves(expected) if isinstance(t, torch.Tensor)]
+            if len(expected) != len(got):
+                raise VerificationError(f"opforge.export: eager returned {len(expected)} tensors, ONNX Runtime "
+                                        f"{len(got)}")
+            for index, (e, g) in enumerate(zip(expected, got)):
+                assert_close(_to_numpy(e), g, f"opforge.export verify: output {index} "
+                             f"({proto.graph.output[index].name!r}) ONNX Runtime vs eager")
+    if f is not None:
+        onnx.save(proto, os.fspath(f))
+    return proto
+
+
+def _session_for(proto: onnx.ModelProto, portable: bool) -> Any:
+    if portable:
+        import onnxruntime
+
+        return onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return InferenceSession(proto)

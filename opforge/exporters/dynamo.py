@@ -1,0 +1,61 @@
+"""The dynamo translation: an fx call of an opforge torch op -> one custom-domain ONNX node."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from onnxscript.values import Opset
+
+from ..opdef import OpDef
+
+_TRANSLATIONS: dict[Any, Callable] = {}  # torch OpOverload -> translation function
+
+
+def onnx_attribute(kind: str, value: Any) -> Any:
+    if kind == "bool":
+        return int(bool(value))
+    if kind == "float":
+        return float(value)
+    if kind == "floats":
+        return [float(v) for v in value]
+    return list(value) if kind in ("ints", "strs") else value
+
+
+def make_translation(opdef: OpDef) -> Callable:
+    opset = Opset(opdef.domain, opdef.version)
+
+    def translate(*args: Any, **kwargs: Any) -> Any:
+        inputs, attrs = opdef.bind(args, kwargs)
+        onnx_inputs: list[Any] = []
+        for spec, value in zip(opdef.inputs, inputs):
+            if spec.variadic:
+                onnx_inputs.extend(value)
+            else:
+                onnx_inputs.append(value)
+        while onnx_inputs and onnx_inputs[-1] is None:  # trailing absent optionals are simply left off
+            onnx_inputs.pop()
+        onnx_attrs = {a.name: onnx_attribute(a.kind, attrs[a.name]) for a in opdef.attributes}
+        node = getattr(opset, opdef.op_type)
+        return node(*onnx_inputs, **onnx_attrs)
+
+    translate.__name__ = f"translate_{opdef.domain.replace('.', '_')}_{opdef.op_type}_v{opdef.version}"
+    translate.__doc__ = f"{opdef.describe()}"
+    return translate
+
+
+def register(opdef: OpDef, old: OpDef | None = None) -> None:
+    if old is not None and old.torch_op is not None:
+        _TRANSLATIONS.pop(old.torch_op, None)
+    _TRANSLATIONS[opdef.torch_op] = make_translation(opdef)
+
+
+def add_translation(target: Any, fn: Callable) -> None:
+    """Map an extra torch op (e.g. an aten op a contrib op fixes) to an ONNX translation."""
+    _TRANSLATIONS[target] = fn
+
+
+def translation_table() -> dict[Any, Callable]:
+    return dict(_TRANSLATIONS)
+
+
+__all__ = ["add_translation", "make_translation", "register", "translation_table"]

@@ -1,0 +1,152 @@
+"""``to_onnx``: torch.onnx.export with every opforge op in the translation tables, then validation."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import onnx
+import torch
+
+from ..opdef import list_ops
+from . import dynamo as dynamo_translation
+
+
+class ExportError(RuntimeError):
+    """Export produced no model, or one that does not validate."""
+
+
+class DynamicDimError(ExportError):
+    """A dim the caller asked to be dynamic came out static in the exported graph."""
+
+
+def _input_names(model: Any, args: tuple) -> list[str]:
+    forward = model.forward if isinstance(model, torch.nn.Module) else model
+    try:
+        params = [p for p in inspect.signature(forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params][: len(args)]
+    return names + [f"input_{i}" for i in range(len(names), len(args))]
+
+
+def requested_dynamic_dims(model: Any, args: tuple, dynamic_shapes: Any) -> dict[str, dict[int, str]]:
+    """Normalise ``dynamic_shapes`` to {input name: {dim index: dim name}} for the tensor args."""
+    if dynamic_shapes is None:
+        return {}
+    names = _input_names(model, args)
+    if isinstance(dynamic_shapes, Mapping):
+        per_input = [dynamic_shapes.get(n) for n in names]
+    else:
+        per_input = list(dynamic_shapes) + [None] * (len(names) - len(dynamic_shapes))
+    result: dict[str, dict[int, str]] = {}
+    for name, spec in zip(names, per_input):
+        if spec is None:
+            continue
+        items = spec.items() if isinstance(spec, Mapping) else enumerate(spec) if isinstance(spec, Sequence) else ()
+        dims = {}
+        for index, dim in items:
+            if dim is None:
+                continue
+            label = dim if isinstance(dim, str) else getattr(dim, "__name__", None) or str(dim)
+            dims[int(index)] = label
+        if dims:
+            result[name] = dims
+    return result
+
+
+def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, str]], names: list[str]) -> None:
+    graph_inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
+    by_name = {i.name: i for i in graph_inputs}
+    problems = []
+    for position, name in enumerate(names):
+        if name not in requested:
+            continue
+        value = by_name.get(name) or (graph_inputs[position] if position < len(graph_inputs) else None)
+        if value is None:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for index, label in requested[name].items():
+            if index < len(dims) and dims[index].HasField("dim_value"):
+                problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported "
+                                f"graph fixed it to {dims[index].dim_value}")
+    if problems:
+        raise DynamicDimError(
+            "opforge.export: " + "; ".join(problems) + ". Export specialised the dim, most often because a "
+            "Python loop or branch reads that size (for i in range(x.shape[0]), .item(), .tolist()). The ONNX "
+            "file would reject every other size. Fix: move that loop into an @opforge.op (it stays one node), "
+            "or rewrite it with torch.scan / torch._higher_order_ops.while_loop."
+        )
+
+
+def _ensure_opset_imports(proto: onnx.ModelProto) -> None:
+    versions: dict[str, int] = {}
+    ops = {(o.domain, o.op_type): o for o in list_ops()}
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            opdef = ops.get((node.domain, node.op_type))
+            if opdef is not None:
+                versions[node.domain] = max(versions.get(node.domain, 0), opdef.version)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+                for sub in attr.graphs:
+                    visit(sub)
+
+    visit(proto.graph)
+    present = {o.domain: o for o in proto.opset_import}
+    for domain, version in versions.items():
+        if domain in present:
+            present[domain].version = max(present[domain].version, version)
+        else:
+            proto.opset_import.append(onnx.helper.make_opsetid(domain, version))
+
+
+def to_onnx(
+    model: Any,
+    args: tuple,
+    *,
+    kwargs: dict | None = None,
+    dynamic_shapes: Any = None,
+    dynamo: bool = True,
+    **torch_onnx_kwargs: Any,
+) -> onnx.ModelProto:
+    """Export with opforge's translations and return the validated, shape-inferred ModelProto."""
+    args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+    if dynamo:
+        table = dynamo_translation.translation_table()
+        table.update(torch_onnx_kwargs.pop("custom_translation_table", None) or {})
+        torch_onnx_kwargs.setdefault("verbose", False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
+                                        custom_translation_table=table, **torch_onnx_kwargs)
+        if program is None:
+            raise ExportError("torch.onnx.export returned no program")
+        proto = program.model_proto
+    else:
+        names = _input_names(model, args)
+        requested = requested_dynamic_dims(model, args, dynamic_shapes)
+        custom_opsets = {o.domain: o.version for o in list_ops()}
+        custom_opsets.update(torch_onnx_kwargs.pop("custom_opsets", None) or {})
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, buffer, kwargs=kwargs, dynamo=False,
+                              input_names=torch_onnx_kwargs.pop("input_names", names),
+                              dynamic_axes=torch_onnx_kwargs.pop("dynamic_axes", None) or requested or None,
+                              custom_opsets=custom_opsets, **torch_onnx_kwargs)
+        proto = onnx.load_from_string(buffer.getvalue())
+    _ensure_opset_imports(proto)
+    try:
+        onnx.checker.check_model(proto, full_check=True, check_custom_domain=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"opforge.export: the exported model does not validate: {exc}") from exc
+    proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=False)
+    check_dynamic_dims(proto, requested_dynamic_dims(model, args, dynamic_shapes), _input_names(model, args))
+    return proto

@@ -1,0 +1,106 @@
+"""Which function runs an op on a device, and the numpy <-> torch/cupy hand-offs around it."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from ..opdef import OpDef
+from ..types import numpy_dtype
+
+
+class MissingKernelError(RuntimeError):
+    """A model needs an op that no kernel, torch reference or function body can run."""
+
+
+@functools.cache
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def kernel_source(opdef: OpDef, device: str = "cpu") -> str:
+    """"kernel", "torch reference" (needs torch at inference time) or "" when nothing can run it."""
+    if device in opdef.kernels:
+        return "kernel"
+    if device == "cpu" and torch_available():
+        return "torch reference"
+    return ""
+
+
+def _to_torch(array: np.ndarray) -> Any:
+    import torch
+
+    if array.dtype == numpy_dtype("bfloat16"):  # torch.from_numpy does not know ml_dtypes
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def _from_torch(tensor: Any) -> np.ndarray:
+    import torch
+
+    tensor = tensor.detach()
+    if tensor.device.type != "cpu":
+        tensor = tensor.cpu()
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(numpy_dtype("bfloat16"))
+    return tensor.numpy()
+
+
+def _torch_reference_kernel(opdef: OpDef) -> Callable:
+    def run(*inputs: Any, **attrs: Any) -> Any:
+        import torch
+
+        args = [None if v is None else [_to_torch(t) for t in v] if isinstance(v, list) else _to_torch(v)
+                for v in inputs]
+        with torch.no_grad():
+            out = opdef.reference(*args, **attrs)
+        return tuple(_from_torch(o) for o in out) if isinstance(out, (tuple, list)) else _from_torch(out)
+
+    return run
+
+
+def _cuda_kernel(opdef: OpDef) -> Callable:
+    kernel = opdef.kernels["cuda"]
+
+    def run(*inputs: Any, **attrs: Any) -> Any:
+        import cupy
+
+        args = [None if v is None else [cupy.asarray(t) for t in v] if isinstance(v, list) else cupy.asarray(v)
+                for v in inputs]
+        out = kernel(*args, **attrs)
+        if isinstance(out, (tuple, list)):
+            return tuple(cupy.asnumpy(o) for o in out)
+        return cupy.asnumpy(out)
+
+    return run
+
+
+def resolve(opdef: OpDef, device: str = "cpu") -> Callable:
+    """A callable taking numpy inputs and returning numpy outputs for ``device``."""
+    source = kernel_source(opdef, device)
+    if source == "kernel":
+        return opdef.kernels["cpu"] if device == "cpu" else _cuda_kernel(opdef)
+    if source == "torch reference":
+        return _torch_reference_kernel(opdef)
+    hint = (f"attach one with @{opdef.reference.__name__}.kernel({device!r})" if device != "cpu"
+            else "attach @….kernel('cpu') or install torch so the reference can run")
+    raise MissingKernelError(f"{opdef.name} v{opdef.version} has no {device} kernel: {hint}")
+
+
+def coerce_output(opdef: OpDef, index: int, value: Any, expected: str) -> np.ndarray:
+    """The kernel's output as a C-contiguous array of the declared dtype, or a clear error."""
+    array = np.asarray(value)
+    want = numpy_dtype(expected)
+    if array.dtype != want:
+        if not np.can_cast(array.dtype, want, casting="same_kind"):
+            raise TypeError(f"{opdef.name}: output {index} ({opdef.outputs[index].name!r}) of the kernel is "
+                            f"{array.dtype}, but the model "
+                            f"declares {expected}; return an array of dtype {expected}")
+        array = array.astype(want)
+    return np.ascontiguousarray(array)
