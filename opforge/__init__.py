@@ -5,7 +5,7 @@ From one Python definition opforge registers the ONNX schema, the torch op and i
 pure-ONNX function body, and conformance samples.
 """
 
-from . import conformance as conformance
+from ._validate import DeclarationError as DeclarationError
 from .api import VerificationError as VerificationError
 from .api import assert_close as assert_close
 from .api import export as export
@@ -18,11 +18,19 @@ from .kernels import reference_ops as reference_ops
 from .opdef import OpDef as OpDef
 from .opdef import list_ops as list_ops
 from .opdef import load_ops as load_ops
-from ._validate import DeclarationError as DeclarationError
 from .types import Sample as Sample
 from .types import TensorSpec as TensorSpec
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # opforge.conformance imports pytest-facing machinery: load it on first use only
+    if name == "conformance":
+        import importlib
+
+        return importlib.import_module(".conformance", __name__)
+    raise AttributeError(f"module 'opforge' has no attribute {name!r}")
 
 __all__ = [
     "DeclarationError",

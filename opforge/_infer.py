@@ -35,7 +35,8 @@ def _from_reference(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> l
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    symbols: dict[int, Any] = {}
+    symbols: dict[int, Any] = {}  # stand-in -> symbol
+    stand_ins: dict[str, int] = {}  # symbol name -> stand-in: equal names stay equal
     free = iter(_PLACEHOLDERS)
 
     def concrete(spec: TensorSpec) -> torch.Tensor:
@@ -45,9 +46,13 @@ def _from_reference(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> l
         for d in spec.shape:
             if isinstance(d, int):
                 dims.append(d)
+            elif d is not None and str(d) in stand_ins:
+                dims.append(stand_ins[str(d)])
             else:
                 stand_in = next(free)
                 symbols[stand_in] = d
+                if d is not None:
+                    stand_ins[str(d)] = stand_in
                 dims.append(stand_in)
         return torch.empty(dims, dtype=torch_dtype(spec.dtype))
 

@@ -10,7 +10,8 @@ import inspect
 import re
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .types import ALL_DTYPES, FLOAT_DTYPES, dtype_name
 

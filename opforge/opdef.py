@@ -13,11 +13,11 @@ import inspect
 import sys
 import threading
 import typing
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal
 
 from . import _validate
-from .types import Sample, TensorSpec
+from .types import Sample
 
 InputKind = Literal["tensor", "optional", "variadic"]
 KERNEL_DEVICES = ("cpu", "cuda")
@@ -224,7 +224,9 @@ class OpDef:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.torch_op is not None and _tracing(args, kwargs):
-            return self.torch_op(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return self.torch_op(*bound.args)
         return self.reference(*args, **kwargs)
 
     def example_samples(self, seed: int = 0) -> Iterator[Sample]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -39,8 +39,8 @@ _BY_NUMPY = {np_dtype: name for name, (np_dtype, _, _) in _DTYPES.items()}
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 ALL_DTYPES = tuple(_DTYPES)
 
-DType = Union[str, np.dtype, type, Any]  # also a torch.dtype; torch is never imported here
-Dim = Union[int, str, None]
+DType = str | np.dtype | type | Any  # also a torch.dtype; torch is never imported here
+Dim = int | str | None
 
 
 def dtype_name(dtype: DType) -> str:

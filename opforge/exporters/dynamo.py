@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from onnxscript.values import Opset
 
@@ -27,16 +28,19 @@ def make_translation(opdef: OpDef) -> Callable:
     def translate(*args: Any, **kwargs: Any) -> Any:
         inputs, attrs = opdef.bind(args, kwargs)
         onnx_inputs: list[Any] = []
+        onnx_kwargs: dict[str, Any] = {}
         for spec, value in zip(opdef.inputs, inputs):
             if spec.variadic:
-                onnx_inputs.extend(value)
+                # by keyword: torch's builder binds a positional variadic to *all* positional args
+                onnx_kwargs[spec.name] = tuple(value)
             else:
                 onnx_inputs.append(value)
-        while onnx_inputs and onnx_inputs[-1] is None:  # trailing absent optionals are simply left off
-            onnx_inputs.pop()
-        onnx_attrs = {a.name: onnx_attribute(a.kind, attrs[a.name]) for a in opdef.attributes}
+        if not onnx_kwargs:
+            while onnx_inputs and onnx_inputs[-1] is None:  # trailing absent optionals are left off
+                onnx_inputs.pop()
+        onnx_kwargs.update({a.name: onnx_attribute(a.kind, attrs[a.name]) for a in opdef.attributes})
         node = getattr(opset, opdef.op_type)
-        return node(*onnx_inputs, **onnx_attrs)
+        return node(*onnx_inputs, **onnx_kwargs)
 
     translate.__name__ = f"translate_{opdef.domain.replace('.', '_')}_{opdef.op_type}_v{opdef.version}"
     translate.__doc__ = f"{opdef.describe()}"

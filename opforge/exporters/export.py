@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -59,7 +60,11 @@ def requested_dynamic_dims(model: Any, args: tuple, dynamic_shapes: Any) -> dict
     return result
 
 
-def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, str]], names: list[str]) -> None:
+def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, str]], names: list[str],
+                       fixed: dict[str, int] | None = None) -> None:
+    """Fail when a dim asked to be dynamic is static in the graph's inputs, or (``fixed``: symbol ->
+    value, from torch's range constraints) kept a symbolic name although export pinned its value."""
+    fixed = fixed or {}
     graph_inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
     by_name = {i.name: i for i in graph_inputs}
     problems = []
@@ -74,6 +79,14 @@ def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, st
             if index < len(dims) and dims[index].HasField("dim_value"):
                 problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported "
                                 f"graph fixed it to {dims[index].dim_value}")
+            elif index < len(dims) and dims[index].dim_param in fixed:
+                problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic; the exported graph "
+                                f"calls it {dims[index].dim_param!r} but export fixed it to "
+                                f"{fixed[dims[index].dim_param]} (outputs and internal shapes assume that size)")
+    _raise_dynamic(problems)
+
+
+def _raise_dynamic(problems: list[str]) -> None:
     if problems:
         raise DynamicDimError(
             "opforge.export: " + "; ".join(problems) + ". Export specialised the dim, most often because a "
@@ -81,6 +94,36 @@ def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, st
             "file would reject every other size. Fix: move that loop into an @opforge.op (it stays one node), "
             "or rewrite it with torch.scan / torch._higher_order_ops.while_loop."
         )
+
+
+_STATIC_DIM = re.compile(r"inferred a static shape of (\d+) for dimension (\S+?)\.shape\[(\d+)\]")
+
+
+def _specialised_in_error(exc: BaseException) -> list[str]:
+    """torch.export's own complaint about a dynamic dim it had to specialise, reworded (or [])."""
+    problems = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for value, where, index in _STATIC_DIM.findall(str(exc)):
+            name = re.sub(r"^\w+\[['\"]?|['\"]?\]$", "", where)
+            problems.append(f"input {name!r} dim {index} was asked to be dynamic but export fixed it to {value}")
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return sorted(set(problems))
+
+
+def _pinned_symbols(program: Any) -> dict[str, int]:
+    """Symbolic dims whose range torch.export narrowed to a single value: {symbol: value}."""
+    pinned = {}
+    constraints = getattr(getattr(program, "exported_program", None), "range_constraints", None) or {}
+    for symbol, bounds in constraints.items():
+        try:
+            lower, upper = int(bounds.lower), int(bounds.upper)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if lower == upper:
+            pinned[str(symbol)] = lower
+    return pinned
 
 
 def _ensure_opset_imports(proto: onnx.ModelProto) -> None:
@@ -124,12 +167,18 @@ def to_onnx(
         torch_onnx_kwargs.setdefault("verbose", False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
-                                        custom_translation_table=table, **torch_onnx_kwargs)
+            try:
+                program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
+                                            custom_translation_table=table, **torch_onnx_kwargs)
+            except Exception as exc:
+                _raise_dynamic(_specialised_in_error(exc))
+                raise
         if program is None:
             raise ExportError("torch.onnx.export returned no program")
         proto = program.model_proto
+        fixed = _pinned_symbols(program)
     else:
+        fixed = {}
         names = _input_names(model, args)
         requested = requested_dynamic_dims(model, args, dynamic_shapes)
         custom_opsets = {o.domain: o.version for o in list_ops()}
@@ -148,5 +197,5 @@ def to_onnx(
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"opforge.export: the exported model does not validate: {exc}") from exc
     proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=False)
-    check_dynamic_dims(proto, requested_dynamic_dims(model, args, dynamic_shapes), _input_names(model, args))
+    check_dynamic_dims(proto, requested_dynamic_dims(model, args, dynamic_shapes), _input_names(model, args), fixed)
     return proto

@@ -39,15 +39,20 @@ def torch_schema(opdef: OpDef) -> str:
     """``"(Tensor x, float beta=1.0) -> Tensor"``, in the reference's parameter order."""
     inputs = {i.name: i for i in opdef.inputs}
     attrs = {a.name: a for a in opdef.attributes}
-    params = []
-    for name in opdef.signature.parameters:
+    params: list[str] = []
+    defaults_allowed = True  # torch schemas allow defaults only on a trailing run of parameters
+    for name in reversed(opdef.signature.parameters):
         if name in inputs:
             kind = inputs[name].kind
-            params.append({"tensor": "Tensor", "optional": "Tensor?", "variadic": "Tensor[]"}[kind] + f" {name}"
-                          + ("=None" if kind == "optional" else ""))
+            text = {"tensor": "Tensor", "optional": "Tensor?", "variadic": "Tensor[]"}[kind] + f" {name}"
+            default = "None" if kind == "optional" else None
         else:
             a = attrs[name]
-            params.append(f"{_SCHEMA_TYPES[a.kind]} {name}" + ("" if a.required else f"={_default(a.kind, a.default)}"))
+            text = f"{_SCHEMA_TYPES[a.kind]} {name}"
+            # torch schemas cannot spell a str[] default; OpDef.__call__ always passes every argument
+            default = None if a.required or a.kind == "strs" else _default(a.kind, a.default)
+        defaults_allowed = defaults_allowed and default is not None
+        params.insert(0, text + (f"={default}" if defaults_allowed else ""))
     outs = "Tensor" if len(opdef.outputs) == 1 else "(" + ", ".join("Tensor" for _ in opdef.outputs) + ")"
     return f"({', '.join(params)}) -> {outs}"
 

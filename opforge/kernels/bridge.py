@@ -21,7 +21,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -158,7 +159,8 @@ def library_path() -> str:
 
 def variant_for(opdef: OpDef, layout: tuple, in_dtypes: tuple[str, ...], out_dtypes: tuple[str, ...],
                 device: str, batch: list[Variant]) -> Variant:
-    key = (id(opdef), layout, in_dtypes, out_dtypes, device)
+    # the kernel's identity is part of the key: re-attaching a kernel gives new sessions the new one
+    key = (id(opdef), id(opdef.kernels.get(device)), layout, in_dtypes, out_dtypes, device)
     with _LOCK:
         variant = _BY_KEY.get(key)
         if variant is None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -103,4 +104,5 @@ def coerce_output(opdef: OpDef, index: int, value: Any, expected: str) -> np.nda
                             f"{array.dtype}, but the model "
                             f"declares {expected}; return an array of dtype {expected}")
         array = array.astype(want)
-    return np.ascontiguousarray(array)
+    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+    return array if array.flags.c_contiguous else array.copy(order="C")

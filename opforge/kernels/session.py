@@ -276,7 +276,7 @@ class InferenceSession:
         try:
             try:
                 result = self._session.run(output_names, input_feed, options)
-            except Exception as ort_error:
+            except Exception:
                 if ctx.error is None:
                     raise
                 raise _with_note(ctx) from None

@@ -70,7 +70,7 @@ def build_schema(opdef: OpDef) -> OpSchema:
         }[i.kind]
         type_param = f"T_{i.name}"
         inputs.append(OpSchema.FormalParameter(i.name, type_param, "", param_option=option,
-                                               is_homogeneous=True, min_arity=1))
+                                               is_homogeneous=True, min_arity=0 if i.variadic else 1))
         constraints.append((type_param, _type_strings(i.dtypes), f"types allowed for {i.name}"))
     outputs = []
     for o in opdef.outputs:
