@@ -113,6 +113,7 @@ def export(
     kwargs: dict | None = None,
     dynamic_shapes: Any = None,
     portable: bool = False,
+    inline: bool | None = None,
     verify: bool = True,
     **torch_onnx_kwargs: Any,
 ) -> onnx.ModelProto:
@@ -122,17 +123,19 @@ def export(
     translations of all registered opforge ops, sets opset imports, runs the ONNX checker with
     custom domains and shape inference, fails when a dim asked to be dynamic came out static, and
     with ``verify`` compares ``opforge.InferenceSession`` against eager PyTorch on ``args``.
-    With ``portable=True`` each opforge node is replaced by its ONNX function body so the file runs
-    on a plain ``onnxruntime.InferenceSession``.
+    Every op with an ``@op.onnx_function`` body travels with the model as a model-local function
+    (``ModelProto.functions``, domain and name those of the op). With ``portable=True`` every opforge
+    node must have one (the error names those that do not), so the file runs on a plain
+    ``onnxruntime.InferenceSession``; ``inline`` expands the functions in place (``None``: the
+    default measured fastest, see docs/control-flow.md).
     """
     import torch
 
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, **torch_onnx_kwargs)
-    if portable:
-        from .portable import make_portable
+    from .portable import attach_functions, make_portable
 
-        proto = make_portable(proto)
+    proto = make_portable(proto, inline=inline) if portable else attach_functions(proto, strict=False)
     if verify:
         leaves = [t for t in torch.utils._pytree.tree_leaves((args, kwargs or {})) if isinstance(t, torch.Tensor)]
         inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]

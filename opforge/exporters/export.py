@@ -99,7 +99,7 @@ def _raise_dynamic(problems: list[str]) -> None:
 _STATIC_DIM = re.compile(r"inferred a static shape of (\d+) for dimension (\S+?)\.shape\[(\d+)\]")
 
 
-def _specialised_in_error(exc: BaseException) -> list[str]:
+def _specialised_in_error(exc: BaseException, requested: dict[str, dict[int, str]]) -> list[str]:
     """torch.export's own complaint about a dynamic dim it had to specialise, reworded (or [])."""
     problems = []
     seen: set[int] = set()
@@ -107,7 +107,9 @@ def _specialised_in_error(exc: BaseException) -> list[str]:
         seen.add(id(exc))
         for value, where, index in _STATIC_DIM.findall(str(exc)):
             name = re.sub(r"^\w+\[['\"]?|['\"]?\]$", "", where)
-            problems.append(f"input {name!r} dim {index} was asked to be dynamic but export fixed it to {value}")
+            label = requested.get(name, {}).get(int(index))
+            problems.append(f"input {name!r} dim {index}{f' ({label!r})' if label else ''} was asked to be dynamic "
+                            f"but export fixed it to {value}")
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return sorted(set(problems))
 
@@ -119,7 +121,7 @@ def _pinned_symbols(program: Any) -> dict[str, int]:
     for symbol, bounds in constraints.items():
         try:
             lower, upper = int(bounds.lower), int(bounds.upper)
-        except (TypeError, ValueError, OverflowError):
+        except Exception:  # noqa: BLE001 - sympy infinities raise assorted errors
             continue
         if lower == upper:
             pinned[str(symbol)] = lower
@@ -171,7 +173,7 @@ def to_onnx(
                 program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
                                             custom_translation_table=table, **torch_onnx_kwargs)
             except Exception as exc:
-                _raise_dynamic(_specialised_in_error(exc))
+                _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
                 raise
         if program is None:
             raise ExportError("torch.onnx.export returned no program")
