@@ -229,6 +229,25 @@ class OpDef:
             return self.torch_op(*bound.args)
         return self.reference(*args, **kwargs)
 
+    def call_kernel(self, *args: Any, device: str = "cuda", **attrs: Any) -> Any:
+        """Run the op's ``device`` kernel on torch tensors, sharing their memory (no copy).
+
+        ``device="cuda"`` hands CUDA tensors to the cupy kernel through DLPack and returns its
+        cupy results as CUDA tensors the same way, on torch's current stream; ``device="cpu"``
+        hands CPU tensors to the numpy kernel as numpy views and wraps its results with
+        ``torch.from_numpy``. Arguments are those of the op: tensors (``None`` for an absent
+        optional input, a list for a variadic one), then attributes, whose defaults are filled in.
+        Returns a tensor, or a tuple of tensors for an op with several outputs.
+
+        For example::
+
+            >>> # xdoctest: +REQUIRES(env:OPFORGE_GPU)
+            >>> y = iter_shrink.call_kernel(x.cuda(), threshold=0.3)
+        """
+        from .kernels.gpu import call_kernel
+
+        return call_kernel(self, args, attrs, device)
+
     def example_samples(self, seed: int = 0) -> Iterator[Sample]:
         import numpy as np
 

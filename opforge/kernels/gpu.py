@@ -1,8 +1,38 @@
-"""cupy/CUDA dispatch. cupy is optional: nothing here imports it until a CUDA kernel runs."""
+"""cupy/CUDA dispatch. cupy is optional: nothing here imports it until a CUDA kernel runs.
+
+Two ways reach a ``@op.kernel("cuda")`` kernel (cupy arrays in, cupy arrays out):
+
+* ONNX Runtime (``InferenceSession(..., kernel_device="cuda")``): its Python ops live on the
+  host, so :func:`to_device` copies each input once (one H2D each) and :func:`to_host` copies each
+  output once into pinned host memory (one D2H each, queued asynchronously), then waits once.
+* torch (``op.call_kernel(*tensors, device="cuda")``): CUDA tensors reach the kernel through
+  DLPack and its results come back the same way, with no copy and no synchronisation; the kernel
+  runs on torch's current stream. ``device="cpu"`` runs the CPU kernel on CPU tensors through
+  numpy, with no copy either.
+
+bfloat16 has no cupy dtype: a bfloat16 input reaches a cuda kernel as float32, and the kernel's
+float32 outputs go back as bfloat16.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..opdef import OpDef
+
+
+class CudaFallbackWarning(RuntimeWarning):
+    """``kernel_device="cuda"`` met an op with no cuda kernel; it runs on the CPU instead.
+
+    Make it an error with ``warnings.simplefilter("error", CudaFallbackWarning)``.
+    """
 
 
 @functools.cache
@@ -21,6 +51,236 @@ def cuda_unavailable_reason() -> str | None:
 
 
 def require_cuda() -> None:
+    """Raise a RuntimeError that says why, unless cupy and a CUDA device are usable."""
     reason = cuda_unavailable_reason()
     if reason is not None:
         raise RuntimeError(f"kernel_device='cuda' needs cupy and a CUDA device: {reason}")
+
+
+_WARNED: set[tuple[str, int]] = set()
+
+
+def warn_fallback(opdef: OpDef, runner: str) -> None:
+    """Warn once per op (per process) that its cuda kernel is missing and ``runner`` serves instead."""
+    key = (opdef.name, opdef.version)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    warnings.warn(f"{opdef.name} v{opdef.version} has no cuda kernel; kernel_device='cuda' runs its {runner} on "
+                  f"the CPU instead. Attach one with @{opdef.reference.__name__}.kernel('cuda') (cupy arrays in, "
+                  "cupy arrays out) to keep it on the GPU.", CudaFallbackWarning, stacklevel=3)
+
+
+# -- ONNX Runtime side: numpy <-> cupy -------------------------------------------------------------
+
+def _bfloat16() -> np.dtype:
+    from ..types import numpy_dtype
+
+    return numpy_dtype("bfloat16")
+
+
+def to_device(inputs: list[Any]) -> tuple[list[Any], bool]:
+    """The kernel's arguments on the current device: one H2D copy per array (None and lists kept).
+
+    Returns the arguments and whether a bfloat16 input was widened to float32.
+    """
+    import cupy
+
+    bf16 = _bfloat16()
+    widened = False
+
+    def move(array: np.ndarray) -> Any:
+        nonlocal widened
+        if array.dtype == bf16:
+            widened = True
+            array = array.astype(np.float32)
+        return cupy.asarray(array)
+
+    args = [None if v is None else [move(a) for a in v] if isinstance(v, (list, tuple)) else move(v)
+            for v in inputs]
+    return args, widened
+
+
+def to_host(opdef: OpDef, outputs: list[Any], narrow_bfloat16: bool = False) -> list[np.ndarray]:
+    """The kernel's outputs as numpy arrays: one D2H copy each into pinned memory, then one wait.
+
+    The copies are queued on the current stream without blocking, so the host waits once for
+    all of them (and for the kernel) rather than once per output.
+    """
+    import cupy
+    import cupyx
+
+    stream = cupy.cuda.get_current_stream()
+    results: list[np.ndarray] = []
+    queued = False
+    for index, value in enumerate(outputs):
+        if isinstance(value, cupy.ndarray):
+            host = cupyx.empty_pinned(value.shape, value.dtype)
+            if value.size:
+                value.get(stream=stream, out=host, blocking=False)
+                queued = True
+            results.append(host)
+        elif isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+            results.append(np.asarray(value))
+        else:
+            raise TypeError(f"{opdef.name}: output {index} of the cuda kernel is a {type(value).__name__}; "
+                            "a cuda kernel returns cupy arrays")
+    if queued:
+        stream.synchronize()
+    if narrow_bfloat16:
+        results = [r.astype(_bfloat16()) if r.dtype == np.float32 else r for r in results]
+    return results
+
+
+def run_on_device(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    """Run the cuda kernel of ``opdef`` on numpy inputs; numpy outputs (a tuple when several)."""
+    args, widened = to_device(inputs)
+    out = opdef.kernels["cuda"](*args, **attrs)
+    many = isinstance(out, (tuple, list))
+    results = to_host(opdef, list(out) if many else [out], narrow_bfloat16=widened)
+    return tuple(results) if many else results[0]
+
+
+# -- torch side: call_kernel -----------------------------------------------------------------------
+
+def call_kernel(opdef: OpDef, args: tuple, kwargs: dict, device: str) -> Any:
+    """``opdef.call_kernel``: run the ``device`` kernel on torch tensors, sharing their memory."""
+    from .registry import MissingKernelError
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"{opdef.name}.call_kernel: device must be 'cpu' or 'cuda', got {device!r}")
+    if device not in opdef.kernels:
+        other = "call the op itself to run its torch reference" if device == "cpu" else \
+            "or use device='cpu' with CPU tensors"
+        raise MissingKernelError(f"{opdef.name} v{opdef.version} has no {device} kernel: attach one with "
+                                 f"@{opdef.reference.__name__}.kernel({device!r}), {other}")
+    inputs, attrs = opdef.bind(args, kwargs)
+    for spec, value in zip(opdef.inputs, inputs):
+        if value is None and not spec.optional:
+            raise TypeError(f"{opdef.name}.call_kernel: input {spec.name!r} is required, got None")
+        if spec.variadic and not isinstance(value, (list, tuple)):
+            raise TypeError(f"{opdef.name}.call_kernel: input {spec.name!r} is variadic; pass a list of tensors, "
+                            f"got {type(value).__name__}")
+    if device == "cpu":
+        return _call_cpu(opdef, inputs, attrs)
+    require_cuda()
+    return _call_cuda(opdef, inputs, attrs)
+
+
+def _tensors(opdef: OpDef, inputs: list[Any]) -> Iterator[tuple[str, Any]]:
+    for spec, value in zip(opdef.inputs, inputs):
+        if spec.variadic:
+            for n, item in enumerate(value):
+                yield f"{spec.name}[{n}]", item
+        elif value is not None:
+            yield spec.name, value
+
+
+def _convert(opdef: OpDef, inputs: list[Any], convert: Any) -> list[Any]:
+    out: list[Any] = []
+    for spec, value in zip(opdef.inputs, inputs):
+        if value is None:
+            out.append(None)
+        elif spec.variadic:
+            out.append([convert(f"{spec.name}[{n}]", item) for n, item in enumerate(value)])
+        else:
+            out.append(convert(spec.name, value))
+    return out
+
+
+def _outputs(opdef: OpDef, out: Any, device: str) -> list[Any]:
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    if len(outs) != len(opdef.outputs):
+        raise ValueError(f"{opdef.name}: the {device} kernel returned {len(outs)} output(s), the op declares "
+                         f"{len(opdef.outputs)} ({', '.join(o.name for o in opdef.outputs)})")
+    return outs
+
+
+def _call_cpu(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    import torch
+
+    from .registry import _from_torch, _to_torch
+
+    def to_numpy(name: str, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{opdef.name}.call_kernel: input {name!r} is a {type(value).__name__}; pass a "
+                            "torch.Tensor (or a numpy array)")
+        if value.device.type != "cpu":
+            raise ValueError(f"{opdef.name}.call_kernel(device='cpu'): input {name!r} is on {value.device}; "
+                             "move it with .cpu(), or call with device='cuda'")
+        value = value.detach()
+        if value.is_conj():
+            value = value.resolve_conj()
+        if value.is_neg():
+            value = value.resolve_neg()
+        return _from_torch(value)  # a view of the tensor's memory
+
+    out = opdef.kernels["cpu"](*_convert(opdef, inputs, to_numpy), **attrs)
+    results = []
+    for index, value in enumerate(_outputs(opdef, out, "cpu")):
+        array = np.asarray(value)
+        if not array.flags.writeable or any(s < 0 for s in array.strides):
+            array = array.copy()  # torch.from_numpy takes neither read-only nor reversed arrays
+        try:
+            results.append(_to_torch(array))
+        except TypeError as exc:
+            raise TypeError(f"{opdef.name}: output {index} ({opdef.outputs[index].name!r}) of the cpu kernel has "
+                            f"dtype {array.dtype}, which torch cannot hold: {exc}") from None
+    return tuple(results) if len(results) > 1 else results[0]
+
+
+@contextlib.contextmanager
+def _on_torch_stream(device_index: int) -> Iterator[None]:
+    """Make cupy run on torch's current stream of that device, so neither side has to wait."""
+    import cupy
+    import torch
+
+    ptr = torch.cuda.current_stream(device_index).cuda_stream
+    with cupy.cuda.Device(device_index):
+        stream = cupy.cuda.Stream.null if ptr == 0 else cupy.cuda.ExternalStream(ptr, device_index)
+        with stream:
+            yield
+
+
+def _call_cuda(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
+    import cupy
+    import torch
+
+    devices = set()
+    widened = False
+    for name, value in _tensors(opdef, inputs):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{opdef.name}.call_kernel: input {name!r} is a {type(value).__name__}; pass a "
+                            "CUDA torch.Tensor")
+        if value.device.type != "cuda":
+            raise ValueError(f"{opdef.name}.call_kernel(device='cuda'): input {name!r} is on {value.device}; "
+                             "move it with .cuda(), or call with device='cpu'")
+        devices.add(value.device.index)
+        widened |= value.dtype == torch.bfloat16
+    if len(devices) > 1:
+        raise ValueError(f"{opdef.name}.call_kernel: the inputs are on several devices (cuda:"
+                         f"{', cuda:'.join(str(d) for d in sorted(devices))}); put them on one")
+    index = devices.pop() if devices else torch.cuda.current_device()
+
+    def to_cupy(name: str, value: Any) -> Any:
+        value = value.detach()
+        if value.is_conj():
+            value = value.resolve_conj()
+        if value.dtype == torch.bfloat16:  # cupy has no bfloat16: the kernel gets float32
+            value = value.float()
+        return cupy.from_dlpack(value)  # shares the tensor's memory
+
+    with _on_torch_stream(index):
+        out = opdef.kernels["cuda"](*_convert(opdef, inputs, to_cupy), **attrs)
+        results = []
+        for position, value in enumerate(_outputs(opdef, out, "cuda")):
+            if not isinstance(value, cupy.ndarray):
+                raise TypeError(f"{opdef.name}: output {position} ({opdef.outputs[position].name!r}) of the cuda "
+                                f"kernel is a {type(value).__name__}; a cuda kernel returns cupy arrays")
+            tensor = torch.from_dlpack(value)  # shares the array's memory
+            if widened and tensor.dtype == torch.float32:
+                tensor = tensor.to(torch.bfloat16)
+            results.append(tensor)
+    return tuple(results) if len(results) > 1 else results[0]

@@ -67,30 +67,33 @@ def _torch_reference_kernel(opdef: OpDef) -> Callable:
 
 
 def _cuda_kernel(opdef: OpDef) -> Callable:
-    kernel = opdef.kernels["cuda"]
+    """The cuda kernel behind a numpy interface: one H2D copy per input, one D2H per output."""
+    from .gpu import run_on_device
 
     def run(*inputs: Any, **attrs: Any) -> Any:
-        import cupy
-
-        args = [None if v is None else [cupy.asarray(t) for t in v] if isinstance(v, list) else cupy.asarray(v)
-                for v in inputs]
-        out = kernel(*args, **attrs)
-        if isinstance(out, (tuple, list)):
-            return tuple(cupy.asnumpy(o) for o in out)
-        return cupy.asnumpy(out)
+        return run_on_device(opdef, list(inputs), attrs)
 
     return run
 
 
 def resolve(opdef: OpDef, device: str = "cpu") -> Callable:
-    """A callable taking numpy inputs and returning numpy outputs for ``device``."""
+    """A callable taking numpy inputs and returning numpy outputs for ``device``.
+
+    An op with no cuda kernel resolves for ``"cuda"`` to what runs it on the CPU, with a one-time
+    :class:`~opforge.kernels.gpu.CudaFallbackWarning` that names it.
+    """
     source = kernel_source(opdef, device)
     if source == "kernel":
         return opdef.kernels["cpu"] if device == "cpu" else _cuda_kernel(opdef)
     if source == "torch reference":
         return _torch_reference_kernel(opdef)
-    hint = (f"attach one with @{opdef.reference.__name__}.kernel({device!r})" if device != "cpu"
-            else "attach @….kernel('cpu') or install torch so the reference can run")
+    if device == "cuda" and kernel_source(opdef, "cpu"):
+        from .gpu import warn_fallback
+
+        warn_fallback(opdef, "cpu kernel" if kernel_source(opdef, "cpu") == "kernel" else "torch reference")
+        return resolve(opdef, "cpu")
+    hint = (f"attach one with @{opdef.reference.__name__}.kernel({device!r}) (or a cpu kernel to fall back to)"
+            if device != "cpu" else "attach @….kernel('cpu') or install torch so the reference can run")
     raise MissingKernelError(f"{opdef.name} v{opdef.version} has no {device} kernel: {hint}")
 
 
