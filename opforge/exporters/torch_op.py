@@ -108,10 +108,15 @@ def _flat(values: list[Any]) -> list[Any]:
 def _make_eager(opdef: OpDef):
     def eager(*args: Any, **kwargs: Any) -> Any:
         out = opdef.reference(*args, **kwargs)
-        # torch.library kernels may not return views of their inputs
-        if isinstance(out, tuple):
-            return tuple(o.clone() if _aliases(o, args) else o for o in out)
-        return out.clone() if _aliases(out, args) else out
+        given = args + tuple(kwargs.values())
+
+        def own(o: torch.Tensor) -> torch.Tensor:
+            # torch.library kernels may not return views of their inputs; with @infer the fake kernel
+            # makes contiguous tensors, so eager outputs must be contiguous too (opcheck compares strides)
+            o = o.clone() if _aliases(o, given) else o
+            return o.contiguous() if opdef.infer_fn is not None else o
+
+        return tuple(own(o) for o in out) if isinstance(out, tuple) else own(out)
 
     return eager
 

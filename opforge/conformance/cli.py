@@ -1,0 +1,105 @@
+"""``opforge conformance [MODULE...] [--device cpu|cuda] [--emit DIR] [--report FILE]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..opdef import OpDef
+from .checks import CHECKS
+from .report import Report, reports_to_markdown
+
+CONTRIB_MODULE = "opforge.ops"
+_SHORT = {"numerics.kernel": "kernel", "numerics.onnxruntime": "ort", "numerics.reference_evaluator": "ref-eval",
+          "numerics.portable": "portable", "export.dynamo": "dynamo", "export.torchscript": "ts",
+          "inference": "infer"}
+_LEGEND = ("kernel/ort/ref-eval/portable: numerics of the cpu kernel, ONNX Runtime, the ONNX reference evaluator, "
+           "the portable body; dynamo/ts: exports. ✓N passed, ✗F/N failed, +N x/s xfail or skipped")
+
+
+def _contrib_ops() -> list[OpDef]:
+    from ..opdef import load_ops
+
+    return load_ops(CONTRIB_MODULE)
+
+
+def _style(cell: str) -> str:
+    if cell.startswith("✗"):
+        return f"[bold red]{cell}[/]"
+    if cell.startswith("✓"):
+        return f"[green]{cell}[/]"
+    return f"[dim]{cell}[/]"
+
+
+def main(modules: list[str], device: str = "cpu", emit: Path | None = None, report: Path | None = None) -> int:
+    """Check the ops of ``modules`` (default: opforge's contrib ops); return the exit code (1 on any failure).
+
+    Shows a progress bar, then a table of ops x checks and every failure with its reason.
+    ``emit`` writes the ONNX node-test layout there; ``report`` writes a Markdown report.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from ..kernels import cuda_unavailable_reason
+    from .pytest_cases import checker_for, resolve_ops
+
+    console = Console()
+    if device not in ("cpu", "cuda"):
+        console.print(f"[red]--device must be cpu or cuda, got {device!r}[/]")
+        return 1
+    if device == "cuda" and cuda_unavailable_reason() is not None:
+        console.print(f"[red]--device cuda: {cuda_unavailable_reason()}[/]; run without --device (the gpu check "
+                      "then reports n/a)")
+        return 1
+    try:
+        ops = resolve_ops(list(modules)) if modules else _contrib_ops()
+    except (ImportError, TypeError) as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    if not ops:
+        where = ", ".join(modules) if modules else f"{CONTRIB_MODULE} (opforge's contrib library)"
+        console.print(f"No opforge ops found in {where}; nothing to check.")
+        return 1 if modules else 0
+
+    checkers = [checker_for(op, device) for op in ops]
+    reports: list[Report] = []
+    with Progress(TextColumn("[bold]conformance[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("collecting samples", total=None)
+        total = sum(max(len(c.plan(with_na=True)), 1) for c in checkers)
+        progress.update(task, total=total)
+        for checker in checkers:
+            name = f"{checker.op.name} v{checker.op.version}"
+            progress.update(task, description=name)
+            result = checker.report(progress=lambda r, n=name: progress.update(
+                task, advance=1, description=f"{n} [{r.check}] {r.sample}"))
+            if not checker.cases:
+                progress.update(task, advance=1)
+            reports.append(result)
+        progress.update(task, description="done")
+
+    checks = [c for c in ("samples", *CHECKS) if any(c in r.checks for r in reports)]
+    table = Table(title=f"opforge conformance ({device})", caption=_LEGEND)
+    table.add_column("op", style="bold", no_wrap=True)
+    for check in checks:
+        table.add_column(_SHORT.get(check, check))
+    short = [f"{c.op.op_type} v{c.op.version}" for c in checkers]
+    for label, result in zip(short, reports):
+        table.add_row(label if short.count(label) == 1 else result.op, *[_style(result.cell(c) or "") for c in checks])
+    console.print(table)
+    failures = [f for r in reports for f in r.failures]
+    for failure in failures:
+        console.print("[red]FAIL[/] ", end="")
+        console.print(failure.message(), markup=False, highlight=False)
+    if report is not None:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(reports_to_markdown(reports), encoding="utf-8")
+        console.print(f"Markdown report written to {report}")
+    if emit is not None:
+        from .emit import emit_node_tests
+
+        folders = emit_node_tests(ops, emit, device=device)
+        console.print(f"{len(folders)} ONNX node test(s) written under {emit} (model.onnx, test_data_set_0/)")
+    passed = sum(r.ok for r in reports)
+    console.print(f"{passed} of {len(reports)} op(s) pass every applicable check; {len(failures)} failure(s).")
+    return 1 if failures else 0
