@@ -199,7 +199,7 @@ def inspect_model(model: Any) -> list[dict[str, Any]]:
             else:
                 missing.append(f"no CPU kernel: attach @{opdef.reference.__name__}.kernel('cpu') or install torch")
             if kernel_source(opdef, "cuda") != "kernel":
-                missing.append("no CUDA kernel (kernel_device='cuda' cannot run it)")
+                missing.append("no CUDA (cupy) kernel")
         if has_function:
             runners.append("model-local function body (plain onnxruntime can run it)")
         if opdef is None and not has_function:

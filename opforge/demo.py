@@ -38,8 +38,9 @@ def scaled_swish(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
 
 @scaled_swish.kernel("cpu")
 def _(x: np.ndarray, *, beta: float) -> np.ndarray:
-    # sigmoid(z) = (1 + tanh(z / 2)) / 2 never overflows, unlike 1 / (1 + exp(-z))
-    return x * (0.5 + 0.5 * np.tanh(0.5 * beta * x))
+    # sigmoid(z) = (1 + tanh(z / 2)) / 2 never overflows, unlike 1 / (1 + exp(-z)); numpy computes
+    # bfloat16 in float32, so cast back to the input's dtype
+    return (x * (0.5 + 0.5 * np.tanh(0.5 * beta * x))).astype(x.dtype, copy=False)
 
 
 @scaled_swish.infer

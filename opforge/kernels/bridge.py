@@ -77,6 +77,11 @@ class Variant:
         self.kernel: Callable = resolve(opdef, device)
         self.in_widened = [d in _WIDEN for d in in_dtypes]
         self.out_transit = [numpy_dtype(_WIDEN.get(d, d)) for d in out_dtypes]
+        # Fast path of __call__: no input to narrow, every op input present once (no optional
+        # left out, no variadic), and outputs that the kernel already returns in transit dtype.
+        self._narrow_inputs = any(self.in_widened)
+        self._plain_inputs = all(not spec.variadic for spec in opdef.inputs) and all(c == 1 for c in layout)
+        self._ready = [numpy_dtype(d) if numpy_dtype(d) == t else None for d, t in zip(out_dtypes, self.out_transit)]
         self.obj_id = 0
         self.op_type = ""
         self.domain = ""
@@ -89,24 +94,37 @@ class Variant:
         return cached
 
     def __call__(self, inputs: list[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
-        arrays = [a.astype(numpy_dtype(d)) if widened else a
-                  for a, d, widened in zip(inputs, self.in_dtypes, self.in_widened)]
-        args: list[Any] = []
-        position = 0
-        for spec, count in zip(self.opdef.inputs, self.layout):
-            if spec.variadic:
-                args.append(arrays[position:position + count])
-            else:
-                args.append(arrays[position] if count else None)
-            position += count
+        if self._narrow_inputs:
+            arrays = [a.astype(numpy_dtype(d)) if widened else a
+                      for a, d, widened in zip(inputs, self.in_dtypes, self.in_widened)]
+        else:
+            arrays = inputs
+        if self._plain_inputs:
+            args: list[Any] = arrays
+        else:
+            args = []
+            position = 0
+            for spec, count in zip(self.opdef.inputs, self.layout):
+                if spec.variadic:
+                    args.append(arrays[position:position + count])
+                else:
+                    args.append(arrays[position] if count else None)
+                position += count
         out = self.kernel(*args, **attrs)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(outs) != len(self.out_dtypes):
             raise ValueError(f"{self.opdef.name}: the kernel returned {len(outs)} output(s), the op declares "
                              f"{len(self.out_dtypes)} ({', '.join(o.name for o in self.opdef.outputs)})")
         results = []
-        for index, (value, declared, transit) in enumerate(zip(outs, self.out_dtypes, self.out_transit)):
-            array = coerce_output(self.opdef, index, value, declared)
+        for index, value in enumerate(outs):
+            ready = self._ready[index]
+            # what coerce_output would return unchanged: a C-contiguous ndarray of the declared
+            # dtype, which is also its transit dtype
+            if ready is not None and type(value) is np.ndarray and value.dtype == ready and value.flags.c_contiguous:
+                results.append(value)
+                continue
+            transit = self.out_transit[index]
+            array = coerce_output(self.opdef, index, value, self.out_dtypes[index])
             results.append(array if array.dtype == transit else array.astype(transit))
         return results
 
@@ -127,6 +145,8 @@ def _hook(obj_id: int, inputs: list[np.ndarray], attrs: dict[str, str]) -> tuple
         else:
             _LOCAL.orphan = exc
         outs = [np.zeros((0,), dtype=d) for d in variant.out_transit]
+    if len(outs) == 1:  # the common case, without the list
+        return (obj_id, outs[0].shape, outs[0])
     flat: list[Any] = [obj_id]
     for array in outs:
         flat.append(array.shape)
