@@ -23,8 +23,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console per call: rich reads the terminal width (COLUMNS) when a console is made."""
+    return Console(stderr=stderr)
 
 CONTRIB_MODULE = "opforge.ops"
 DEMO_MODULE = "opforge.demo"
@@ -43,7 +46,7 @@ def _load(modules: list[str]) -> None:
         try:
             opforge.load_ops(module)
         except ModuleNotFoundError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
+            _console(stderr=True).print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
 
 
@@ -59,6 +62,7 @@ def demo(
 ) -> None:
     """Export a model with two custom layers, run it in ONNX Runtime and compare it with PyTorch."""
     _quiet_torch_logs()
+    console = _console()
     with console.status("Loading torch, onnx and onnxruntime..."):
         from opforge import api
         from opforge import demo as demo_model
@@ -132,7 +136,7 @@ def ops(
         _load([module])
         found = opforge.list_ops(module)
         if not found:
-            err_console.print(f"[yellow]{module} declares no opforge ops[/yellow] (nothing decorated with "
+            _console(stderr=True).print(f"[yellow]{module} declares no opforge ops[/yellow] (nothing decorated with "
                               "@opforge.op is defined in it or in the submodules it imports)")
             raise typer.Exit(1)
     else:
@@ -145,8 +149,8 @@ def ops(
         table.add_row(f"{opdef.domain}::{opdef.op_type}", str(opdef.version), _inputs(opdef), _attributes(opdef),
                       ", ".join(o.name for o in opdef.outputs), _kernels(opdef),
                       "yes" if opdef.function_body is not None else "no")
-    console.print(table)
-    console.print("kernels: cpu = numpy kernel, torch-reference = the torch reference runs inside ONNX Runtime "
+    _console().print(table)
+    _console().print("kernels: cpu = numpy kernel, torch-reference = the torch reference runs inside ONNX Runtime "
                   "(needs torch at inference time), cuda = cupy kernel")
 
 
@@ -230,16 +234,16 @@ def inspect(
     try:
         proto = onnx.load(str(model), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - a broken file gets a message, not a traceback
-        err_console.print(f"[red]error:[/red] cannot read {model} as an ONNX model: {exc}")
+        _console(stderr=True).print(f"[red]error:[/red] cannot read {model} as an ONNX model: {exc}")
         raise typer.Exit(2) from None
     if any(n.domain.startswith("opforge.") for n in _all_nodes(proto)):
         _load([CONTRIB_MODULE, DEMO_MODULE])  # opforge's own ops need no --load
     standard = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in proto.opset_import)
-    console.print(f"[bold]{model}[/bold]: {len(proto.graph.node)} top-level nodes; opset imports: {standard}; "
+    _console().print(f"[bold]{model}[/bold]: {len(proto.graph.node)} top-level nodes; opset imports: {standard}; "
                   f"{len(proto.functions)} model-local function(s)")
     rows = inspect_model(proto)
     if not rows:
-        console.print("no custom-domain nodes: plain onnxruntime runs this model")
+        _console().print("no custom-domain nodes: plain onnxruntime runs this model")
         return
     table = Table(title="custom nodes")
     table.add_column("op", overflow="fold")
@@ -251,9 +255,9 @@ def inspect(
         runs = "; ".join(row["runs_with"]) if row["runs_with"] else "[red]nothing[/red]"
         table.add_row(row["op"], str(row["version"] if row["version"] is not None else "?"), str(row["count"]),
                       runs, "; ".join(row["missing"]) or "-")
-    console.print(table)
+    _console().print(table)
     if not all(row["runnable"] for row in rows):
-        console.print("[red]this model cannot run in opforge.InferenceSession as things stand[/red]")
+        _console().print("[red]this model cannot run in opforge.InferenceSession as things stand[/red]")
         raise typer.Exit(1)
 
 
@@ -269,7 +273,7 @@ def conformance(
 ) -> None:
     """Check each op in PyTorch, ONNX Runtime and the ONNX reference evaluator on its samples."""
     if device not in ("cpu", "cuda"):
-        err_console.print(f"[red]error:[/red] --device must be cpu or cuda, got {device!r}")
+        _console(stderr=True).print(f"[red]error:[/red] --device must be cpu or cuda, got {device!r}")
         raise typer.Exit(2)
     _quiet_torch_logs()
     from opforge.conformance.cli import main
@@ -290,7 +294,7 @@ def new(
     from opforge.template import new_project
 
     path = new_project(name, output_dir, no_input, domain, op, with_cuda)
-    console.print(f"[green]created[/green] {path}")
+    _console().print(f"[green]created[/green] {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover
