@@ -5,6 +5,8 @@ From one Python definition opforge registers the ONNX schema, the torch op and i
 pure-ONNX function body, and conformance samples.
 """
 
+# the contrib library: declaring its ops also teaches opforge.export the aten calls they fix
+from . import ops as ops
 from ._validate import DeclarationError as DeclarationError
 from .api import VerificationError as VerificationError
 from .api import assert_close as assert_close

@@ -1,1 +1,25 @@
-"""opforge's contrib op library: one op per module, written with the SDK itself."""
+"""opforge's contrib op library: one op per module, written with the SDK itself.
+
+Importing this package declares every contrib op and its aten lowerings, so ``opforge.export``
+exports the torch functions they serve. The list below is the registry (as onnx's ``_op_list.py``).
+"""
+
+from . import cholesky as cholesky
+from . import cummax as cummax
+from . import cummin as cummin
+from . import cumprod as cumprod
+from . import digamma as digamma
+from . import erfinv as erfinv
+from . import fmax as fmax
+from . import fmin as fmin
+from . import hypot as hypot
+from . import i0 as i0
+from . import lgamma as lgamma
+from . import linalg_inv as linalg_inv
+from . import linalg_qr as linalg_qr
+from . import linalg_solve as linalg_solve
+from . import scatter_reduce as scatter_reduce
+from . import searchsorted as searchsorted
+
+__all__ = ["cholesky", "cummax", "cummin", "cumprod", "digamma", "erfinv", "fmax", "fmin", "hypot", "i0", "lgamma", "linalg_inv",
+           "linalg_qr", "linalg_solve", "scatter_reduce", "searchsorted"]

@@ -1,0 +1,126 @@
+"""Contrib ops at a realistic size: ONNX Runtime (Python kernel via the bridge, and the portable
+ONNX body where there is one) against eager PyTorch on CPU, measured in one run.
+
+    python benchmarks/contrib.py [--repeat 20] [--only NAME]
+
+Ratios are ONNX Runtime time / eager torch time (lower is better; 1.0 = as fast as torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import helper
+
+import opforge
+import opforge.ops  # noqa: F401 - declares the contrib ops
+from opforge.schemas import attribute_proto
+from opforge.types import onnx_dtype
+
+
+def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
+    """op type -> (inputs, attributes) at a size a real model meets."""
+    f32 = np.float32
+    spd = rng.standard_normal((64, 32, 32))
+    spd = (spd @ spd.transpose(0, 2, 1) + 32 * np.eye(32)).astype(f32)
+    big = rng.standard_normal((256, 1024)).astype(f32)
+    return {
+        "SearchSorted": ((np.sort(rng.standard_normal(1024)).astype(f32), rng.standard_normal((256, 1024)).astype(f32)),
+                         {}),
+        "CumMax": ((big,), {"dim": 1}),
+        "CumMin": ((big,), {"dim": 1}),
+        "CumProd": ((rng.uniform(0.99, 1.01, (256, 1024)).astype(f32),), {"dim": 1}),
+        "LinalgSolve": ((spd, rng.standard_normal((64, 32, 8)).astype(f32)), {}),
+        "LinalgInv": ((spd,), {}),
+        "Cholesky": ((spd,), {}),
+        "LinalgQR": ((rng.standard_normal((64, 64, 32)).astype(f32),), {}),
+        "ScatterReduce": ((np.zeros((64, 1024), f32), rng.integers(0, 1024, (64, 4096)),
+                           rng.standard_normal((64, 4096)).astype(f32)), {"dim": 1, "reduce": "mean"}),
+        "Hypot": ((big, big[::-1].copy()), {}),
+        "FMax": ((big, big[::-1].copy()), {}),
+        "FMin": ((big, big[::-1].copy()), {}),
+        "Erfinv": ((rng.uniform(-0.99, 0.99, (256, 1024)).astype(f32),), {}),
+        "LGamma": ((rng.uniform(0.1, 20, (256, 1024)).astype(f32),), {}),
+        "Digamma": ((rng.uniform(0.1, 20, (256, 1024)).astype(f32),), {}),
+        "I0": ((rng.uniform(-10, 10, (256, 1024)).astype(f32),), {}),
+    }
+
+
+def _model(op: opforge.OpDef, inputs: tuple, attrs: dict, portable: bool) -> onnx.ModelProto:
+    names = [f"in{i}" for i in range(len(inputs))]
+    outs = [o.name for o in op.outputs]
+    node = helper.make_node(op.op_type, names, outs, domain=op.domain)
+    values = {a.name: attrs.get(a.name, a.default) for a in op.attributes}
+    node.attribute.extend(attribute_proto(a.name, a.kind, values[a.name]) for a in op.attributes)
+    graph = helper.make_graph([node], op.op_type, [helper.make_tensor_value_info(n, onnx_dtype(x.dtype), x.shape)
+                                                   for n, x in zip(names, inputs, strict=True)],
+                              [helper.make_value_info(o, onnx.TypeProto()) for o in outs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(op.domain, 1)])
+    if portable:
+        body = op.function_body.to_function_proto()
+        body.domain, body.name = op.domain, op.op_type
+        model.functions.append(body)
+    return model
+
+
+def _time(fn: Callable[[], Any], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--only", default=None)
+    ns = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    ops = {o.op_type: o for o in opforge.list_ops("opforge.ops")}
+    rows = []
+    for name, (inputs, attrs) in _sizes(rng).items():
+        if ns.only and ns.only not in name:
+            continue
+        op = ops[name]
+        feed = {f"in{i}": x for i, x in enumerate(inputs)}
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = opforge.InferenceSession(_model(op, inputs, attrs, False), options)
+        kernel_t = _time(lambda s=session, f=feed: s.run(None, f), ns.repeat)
+        portable_t = None
+        if op.function_body is not None:
+            plain = ort.InferenceSession(_model(op, inputs, attrs, True).SerializeToString(), options,
+                                         providers=["CPUExecutionProvider"])
+            portable_t = _time(lambda s=plain, f=feed: s.run(None, f), ns.repeat)
+        tensors = [torch.from_numpy(x) for x in inputs]
+        with torch.no_grad():
+            eager_t = _time(lambda o=op, t=tensors, a=attrs: o.reference(*t, **a), ns.repeat)
+        shapes = " ".join("x".join(map(str, x.shape)) for x in inputs)
+        rows.append((name, shapes, eager_t, kernel_t, portable_t))
+    header = f"{'op':<14} {'inputs':<34} {'eager ms':>9} {'ORT kernel ms':>13} {'ratio':>6} {'portable ms':>11} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for name, shapes, eager_t, kernel_t, portable_t in rows:
+        portable = (f"{portable_t * 1e3:>11.3f} {portable_t / eager_t:>6.2f}" if portable_t is not None
+                    else f"{'-':>11} {'-':>6}")
+        print(f"{name:<14} {shapes:<34} {eager_t * 1e3:>9.3f} {kernel_t * 1e3:>13.3f} {kernel_t / eager_t:>6.2f} "
+              f"{portable}")
+    print("\nratio = ONNX Runtime time / eager torch CPU time (1 thread each; median of "
+          f"{ns.repeat} runs after a warm-up)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

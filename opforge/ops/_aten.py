@@ -1,0 +1,70 @@
+"""The aten -> contrib mapping: torch ops that stock torch.onnx cannot export (or exports wrongly)
+lowered onto the contrib ops of this package.
+
+Each op module declares its lowering with :func:`lowers`; ``opforge.export`` picks every lowering
+up from the dynamo translation table (:func:`opforge.exporters.dynamo.add_translation`). An aten
+op named there is also kept out of torch.onnx's decomposition pass, which skips every op that has
+a translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..exporters import dynamo
+from ..opdef import OpDef
+
+# aten OpOverload -> the contrib op it lowers onto (for docs and the survey)
+LOWERINGS: dict[Any, OpDef] = {}
+
+
+def bind(overload: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The arguments of an fx call of ``overload`` by schema name, defaults filled in."""
+    bound: dict[str, Any] = {}
+    positional = list(args)
+    for arg in overload._schema.arguments:
+        if not arg.kwarg_only and positional:
+            bound[arg.name] = positional.pop(0)
+        elif arg.name in kwargs:
+            bound[arg.name] = kwargs[arg.name]
+        elif arg.has_default_value():
+            bound[arg.name] = arg.default_value
+        else:
+            raise TypeError(f"{overload}: argument {arg.name!r} is missing from the call")
+    return bound
+
+
+def emit(opdef: OpDef, *inputs: Any, **attrs: Any) -> Any:
+    """Emit one node of ``opdef`` into the graph being translated (inputs in order, then attributes)."""
+    from onnxscript.values import Opset
+
+    kinds = {a.name: a.kind for a in opdef.attributes}
+    onnx_attrs = {name: dynamo.onnx_attribute(kinds[name], value) for name, value in attrs.items()}
+    items = list(inputs)
+    while items and items[-1] is None:
+        items.pop()
+    return getattr(Opset(opdef.domain, opdef.version), opdef.op_type)(*items, **onnx_attrs)
+
+
+def lowers(overload: Any, opdef: OpDef) -> Callable[[Callable[[dict[str, Any]], Any]], Callable]:
+    """Register ``fn(bound_args) -> ONNX value(s)`` as the translation of the aten ``overload``."""
+
+    def attach(fn: Callable[[dict[str, Any]], Any]) -> Callable:
+        def translate(*args: Any, **kwargs: Any) -> Any:
+            return fn(bind(overload, args, kwargs))
+
+        translate.__name__ = f"aten_{overload.__name__.replace('.', '_')}_to_{opdef.op_type}"
+        translate.__doc__ = f"{overload._schema}"
+        dynamo.add_translation(overload, translate)
+        LOWERINGS[overload] = opdef
+        return fn
+
+    return attach
+
+
+def std_opset() -> Any:
+    """The standard ONNX opset the lowerings use for glue nodes (Cast, Transpose, ...)."""
+    from onnxscript import opset18
+
+    return opset18

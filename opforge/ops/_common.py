@@ -1,0 +1,43 @@
+"""Helpers shared by several contrib op modules (not ops themselves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import TensorSpec
+
+
+def same_dim(a: Any, b: Any) -> bool:
+    """Two dims known to be equal: equal ints, or the same symbol (never guards a torch SymInt)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    return a is b or (a is not None and b is not None and str(a) == str(b))
+
+
+def broadcast_dims(a: tuple, b: tuple) -> tuple:
+    """numpy broadcasting of two shapes whose dims may be symbolic (a 1 yields to the other)."""
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, int) and x == 1:
+            out.append(y)
+        elif isinstance(y, int) and y == 1:
+            out.append(x)
+        else:
+            out.append(x if isinstance(x, int) or not isinstance(y, int) else y)
+    return tuple(out)
+
+
+def normalize_dim(dim: int, rank: int, op_name: str) -> int:
+    """``dim`` in [0, rank) (a 0-d tensor takes dim 0 or -1, as in torch)."""
+    size = max(rank, 1)
+    if not -size <= dim < size:
+        raise IndexError(f"{op_name}: dim {dim} is out of range for a tensor of rank {rank}; "
+                         f"pass a dim in [{-size}, {size - 1}]")
+    return dim % size
+
+
+def same_spec(x: TensorSpec) -> TensorSpec:
+    return TensorSpec(x.shape, x.dtype)

@@ -1,0 +1,72 @@
+"""opforge.contrib::Cholesky: torch.linalg.cholesky / torch.cholesky."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..api import op as declare
+from ..types import Sample, TensorSpec
+from . import _aten, _linalg
+
+
+@declare("opforge.contrib::Cholesky", version=1, dtypes={"A": ["float32", "float64"]},
+         serves=["torch.linalg.cholesky", "torch.linalg.cholesky_ex", "torch.cholesky", "Tensor.cholesky"])
+def cholesky(A: torch.Tensor, upper: bool = False) -> torch.Tensor:  # noqa: N803
+    """Cholesky factor of each symmetric positive-definite matrix of ``A`` ``(*, n, n)``: lower
+    triangular L with ``A = L @ L.T`` (or upper U with ``A = U.T @ U``). Only the lower triangle
+    of ``A`` is read. A matrix that is not positive definite is an error."""
+    return torch.linalg.cholesky(A, upper=upper)
+
+
+def _factor(xp, A, upper):  # noqa: ANN001, ANN202, N803
+    if A.size == 0:
+        return A.copy()
+    lower = xp.tril(A)
+    sym = lower + xp.swapaxes(xp.tril(A, -1), -1, -2)  # torch reads only the lower triangle
+    L = xp.linalg.cholesky(sym)  # noqa: N806
+    return xp.swapaxes(L, -1, -2).copy() if upper else L
+
+
+@cholesky.kernel("cpu")
+def _(A: np.ndarray, *, upper: bool) -> np.ndarray:  # noqa: N803
+    try:
+        return _factor(np, A, upper)
+    except np.linalg.LinAlgError as exc:
+        raise np.linalg.LinAlgError(f"{cholesky.name}: input 'A' is not positive definite ({exc}); "
+                                    "torch.linalg.cholesky fails the same way.") from exc
+
+
+@cholesky.kernel("cuda")
+def _(A, *, upper):  # noqa: ANN001, ANN202, N803
+    import cupy
+
+    return _factor(cupy, A, upper)
+
+
+@cholesky.infer
+def _(A: TensorSpec, *, upper: bool) -> TensorSpec:  # noqa: N803
+    return TensorSpec(A.shape, A.dtype)
+
+
+@cholesky.samples
+def _(rng: np.random.Generator):  # noqa: ANN202
+    yield Sample(_linalg.spd(rng, (4, 4), np.float32)).named("matrix")
+    yield Sample(_linalg.spd(rng, (3, 5, 5), np.float64), upper=True).named("batched_upper")
+    garbage_upper = np.triu(rng.standard_normal((4, 4)), 1) * 100 + np.tril(_linalg.spd(rng, (4, 4), np.float64))
+    yield Sample(garbage_upper.astype(np.float32)).named("reads_lower_triangle_only")
+    yield Sample(np.array([[4.0]], np.float32)).named("1x1")
+    yield Sample(np.zeros((0, 2, 2), np.float32)).named("empty_batch")
+
+
+@_aten.lowers(torch.ops.aten.linalg_cholesky_ex.default, cholesky)
+def _(a: dict) -> object:
+    """linalg_cholesky_ex(Tensor self, *, bool upper=False, bool check_errors=False) -> (Tensor L, Tensor info)"""
+    return _aten.emit(cholesky, a["self"], upper=bool(a["upper"])), _linalg.zero_info(a["self"])
+
+
+@_aten.lowers(torch.ops.aten.linalg_cholesky.default, cholesky)
+def _(a: dict) -> object:
+    """linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor (kept whole: its decomposition adds an
+    error-check node)"""
+    return _aten.emit(cholesky, a["self"], upper=bool(a["upper"]))

@@ -1,0 +1,64 @@
+"""opforge.contrib::CumProd: torch.cumprod."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..api import op as declare
+from ..types import Sample, TensorSpec, onnx_dtype
+from . import _aten
+from ._common import normalize_dim
+
+_PROMOTED_TO_INT64 = {2, 3, 4, 5, 6, 9, 12, 13}  # ONNX uint8 int8 uint16 int16 int32 bool uint32 uint64
+_NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
+
+
+@declare("opforge.contrib::CumProd", version=1, dtypes={"x": _NUMERIC, "output": _NUMERIC},
+         serves=["torch.cumprod", "Tensor.cumprod"])
+def cumprod(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Running product of ``x`` along ``dim`` (same dtype as ``x``; zeros and NaN propagate)."""
+    return torch.cumprod(x, dim).to(x.dtype)
+
+
+@cumprod.kernel("cpu")
+def _(x: np.ndarray, *, dim: int) -> np.ndarray:
+    if x.ndim == 0:
+        return x.copy()
+    return np.cumprod(x, axis=normalize_dim(dim, x.ndim, cumprod.name), dtype=x.dtype)
+
+
+@cumprod.kernel("cuda")
+def _(x, *, dim):  # noqa: ANN001, ANN202
+    import cupy
+
+    if x.ndim == 0:
+        return x.copy()
+    return cupy.cumprod(x, axis=normalize_dim(dim, x.ndim, cumprod.name), dtype=x.dtype)
+
+
+@cumprod.infer
+def _(x: TensorSpec, *, dim: int) -> TensorSpec:
+    return TensorSpec(x.shape, x.dtype)
+
+
+@cumprod.samples
+def _(rng: np.random.Generator):  # noqa: ANN202
+    yield Sample(rng.uniform(0.5, 1.5, (4, 10)).astype(np.float32), dim=1).named("rows")
+    yield Sample(rng.uniform(-1.5, 1.5, (6, 3)), dim=0).named("dim0_float64")
+    yield Sample(np.array([[2, 0, 3, -1], [1, np.nan, 2, 0]], np.float32), dim=-1).named("zero_nan")
+    yield Sample(rng.integers(-3, 4, (3, 5)), dim=1).named("int64")
+    yield Sample(np.array(1.5, np.float32), dim=0).named("0d")
+    yield Sample(np.zeros((2, 0), np.float32), dim=1).named("empty")
+    yield Sample(rng.uniform(0.5, 1.5, (3, 6)).astype(np.float16), dim=1).named("float16")
+
+
+@_aten.lowers(torch.ops.aten.cumprod.default, cumprod)
+def _(a: dict) -> object:
+    """cumprod(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor"""
+    x = a["self"]
+    if a["dtype"] is not None:
+        x = _aten.std_opset().Cast(x, to=onnx_dtype(a["dtype"]))
+    elif x.dtype is not None and int(x.dtype) in _PROMOTED_TO_INT64:  # torch accumulates integers in int64
+        x = _aten.std_opset().Cast(x, to=7)
+    return _aten.emit(cumprod, x, dim=int(a["dim"]))

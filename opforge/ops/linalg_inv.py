@@ -1,0 +1,60 @@
+"""opforge.contrib::LinalgInv: torch.linalg.inv / torch.inverse."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..api import op as declare
+from ..types import Sample, TensorSpec
+from . import _aten, _linalg
+
+
+@declare("opforge.contrib::LinalgInv", version=1, dtypes={"A": ["float32", "float64"]},
+         serves=["torch.linalg.inv", "torch.inverse", "Tensor.inverse", "torch.linalg.inv_ex"])
+def linalg_inv(A: torch.Tensor) -> torch.Tensor:  # noqa: N803
+    """Inverse of each square matrix of ``A`` ``(*, n, n)``. A singular matrix is an error."""
+    return torch.linalg.inv(A)
+
+
+@linalg_inv.kernel("cpu")
+def _(A: np.ndarray) -> np.ndarray:  # noqa: N803
+    if A.size == 0:
+        return A.copy()
+    try:
+        return np.linalg.inv(A)
+    except np.linalg.LinAlgError as exc:
+        raise np.linalg.LinAlgError(f"{linalg_inv.name}: input 'A' is singular ({exc}); torch.linalg.inv fails "
+                                    "the same way. Use torch.linalg.pinv for singular matrices.") from exc
+
+
+@linalg_inv.kernel("cuda")
+def _(A):  # noqa: ANN001, ANN202, N803
+    import cupy
+
+    return A.copy() if A.size == 0 else cupy.linalg.inv(A)
+
+
+@linalg_inv.infer
+def _(A: TensorSpec) -> TensorSpec:  # noqa: N803
+    return TensorSpec(A.shape, A.dtype)
+
+
+@linalg_inv.samples
+def _(rng: np.random.Generator):  # noqa: ANN202
+    yield Sample(_linalg.well_conditioned(rng, (4, 4), np.float32)).named("matrix")
+    yield Sample(_linalg.well_conditioned(rng, (2, 3, 5, 5), np.float64)).named("batched_float64")
+    yield Sample(np.array([[2.0]], np.float32)).named("1x1")
+    yield Sample(np.zeros((0, 3, 3), np.float32)).named("empty_batch")
+
+
+@_aten.lowers(torch.ops.aten.linalg_inv_ex.default, linalg_inv)
+def _(a: dict) -> object:
+    """linalg_inv_ex(Tensor A, *, bool check_errors=False) -> (Tensor inverse, Tensor info)"""
+    return _aten.emit(linalg_inv, a["A"]), _linalg.zero_info(a["A"])
+
+
+@_aten.lowers(torch.ops.aten.linalg_inv.default, linalg_inv)
+def _(a: dict) -> object:
+    """linalg_inv(Tensor A) -> Tensor (kept whole: its decomposition adds an error-check node)"""
+    return _aten.emit(linalg_inv, a["A"])
