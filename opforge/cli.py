@@ -158,21 +158,9 @@ def ops(
 
 
 def _all_nodes(model: Any) -> list[Any]:
-    import onnx
+    from opforge._graph import all_nodes
 
-    nodes: list[Any] = []
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            nodes.append(node)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-                for sub in attr.graphs:
-                    visit(sub)
-
-    visit(model.graph)
-    return nodes
+    return list(all_nodes(model.graph.node))
 
 
 def inspect_model(model: Any) -> list[dict[str, Any]]:

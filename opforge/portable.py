@@ -20,6 +20,7 @@ import onnx.inliner
 from onnx import helper
 
 from . import opdef as registry
+from ._graph import all_nodes
 from .opdef import OpDef
 
 # ONNX Runtime inlines model-local functions itself when it loads a model, so both forms run the
@@ -41,25 +42,6 @@ def _default_opset(proto: onnx.ModelProto | onnx.FunctionProto) -> int | None:
     return None
 
 
-def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    graphs = []
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            graphs.append(attr.g)
-        graphs.extend(attr.graphs)
-    return graphs
-
-
-def _nodes(nodes: Any) -> list[onnx.NodeProto]:
-    """Every node, subgraphs of If/Loop/Scan included."""
-    found = []
-    for node in nodes:
-        found.append(node)
-        for sub in _subgraphs(node):
-            found.extend(_nodes(sub.node))
-    return found
-
-
 def _check_opset(opdef: OpDef, function: onnx.FunctionProto, model_version: int | None) -> None:
     """Align the body's default-opset version with the model's (ONNX Runtime needs them to agree).
 
@@ -70,7 +52,7 @@ def _check_opset(opdef: OpDef, function: onnx.FunctionProto, model_version: int 
     if model_version is None or body_version is None or body_version == model_version:
         return
     changed = []
-    for node in _nodes(function.node):
+    for node in all_nodes(function.node):
         if node.domain not in ("", "ai.onnx"):
             continue
         try:
@@ -152,7 +134,7 @@ def function_protos(opdef: OpDef, opset_version: int | None = None) -> list[onnx
 def _opforge_nodes(proto: onnx.ModelProto) -> list[tuple[onnx.NodeProto, OpDef | None]]:
     versions = {o.domain: o.version for o in proto.opset_import}
     found = []
-    for node in _nodes(proto.graph.node):
+    for node in all_nodes(proto.graph.node):
         if node.domain in _NATIVE_DOMAINS or node.domain.startswith("com.microsoft"):
             continue
         found.append((node, registry.lookup(node.domain, node.op_type, versions.get(node.domain))))
@@ -230,7 +212,7 @@ def make_portable(proto: onnx.ModelProto, *, inline: bool | None = None) -> onnx
     attach_functions(model, strict=True)
     if DEFAULT_INLINE if inline is None else inline:
         model = onnx.inliner.inline_local_functions(model)
-        used = {n.domain for n in _nodes(model.graph.node)} | {f.domain for f in model.functions}
+        used = {n.domain for n in all_nodes(model.graph.node)} | {f.domain for f in model.functions}
         kept = [o for o in model.opset_import if o.domain in _NATIVE_DOMAINS or o.domain in used]
         del model.opset_import[:]
         model.opset_import.extend(kept)

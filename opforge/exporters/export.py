@@ -12,6 +12,7 @@ from typing import Any
 import onnx
 import torch
 
+from .._graph import all_nodes
 from ..opdef import list_ops
 from . import dynamo as dynamo_translation
 
@@ -132,18 +133,10 @@ def _ensure_opset_imports(proto: onnx.ModelProto) -> None:
     versions: dict[str, int] = {}
     ops = {(o.domain, o.op_type): o for o in list_ops()}
 
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            opdef = ops.get((node.domain, node.op_type))
-            if opdef is not None:
-                versions[node.domain] = max(versions.get(node.domain, 0), opdef.version)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-                for sub in attr.graphs:
-                    visit(sub)
-
-    visit(proto.graph)
+    for node in all_nodes(proto.graph.node):
+        opdef = ops.get((node.domain, node.op_type))
+        if opdef is not None:
+            versions[node.domain] = max(versions.get(node.domain, 0), opdef.version)
     present = {o.domain: o for o in proto.opset_import}
     for domain, version in versions.items():
         if domain in present:

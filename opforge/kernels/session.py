@@ -12,6 +12,7 @@ import onnxruntime as ort
 from onnx import helper
 
 from .. import opdef as registry
+from .._graph import subgraphs
 from .._infer import InferError, output_specs
 from ..opdef import OpDef
 from ..types import SymDim, TensorSpec
@@ -99,7 +100,7 @@ class _Rewriter:
         for init in graph.initializer:
             self.types[init.name] = helper.make_tensor_type_proto(init.data_type, list(init.dims))
         for node in graph.node:
-            for sub in _subgraphs(node):
+            for sub in subgraphs(node):
                 self.collect_types(sub)
 
     def plan(self, node: onnx.NodeProto) -> tuple | None:
@@ -199,18 +200,9 @@ def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool 
     return model, variants
 
 
-def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    graphs = []
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            graphs.append(attr.g)
-        graphs.extend(attr.graphs)
-    return graphs
-
-
 def _visit(graph: onnx.GraphProto, fn: Any) -> None:
     for node in graph.node:
-        for sub in _subgraphs(node):
+        for sub in subgraphs(node):
             _visit(sub, fn)
         fn(node)
 
@@ -218,7 +210,7 @@ def _visit(graph: onnx.GraphProto, fn: Any) -> None:
 def _rebuild(graph: onnx.GraphProto, plans: Any, counter: Any) -> None:
     nodes: list[onnx.NodeProto] = []
     for node in graph.node:
-        for sub in _subgraphs(node):
+        for sub in subgraphs(node):
             _rebuild(sub, plans, counter)
         plan = next(plans)
         if plan is None:
