@@ -157,6 +157,8 @@ def test_float_attribute_arrives_exactly():
     stored = onnx.helper.get_attribute_value(model.graph.node[0].attribute[0])
     (got,) = opforge.InferenceSession(model).run(None, {"x": np.zeros(2)})
     assert got[0] == stored
+    # all of float32's digits: the stock path would deliver 0.123457
+    assert abs(got[0] - value) < 1e-8 and abs(got[0] - 0.123457) > 1e-7
     # and through the dynamo export, where the value starts as a Python float
     assert stored == float(np.float32(value))
 
@@ -267,6 +269,12 @@ def test_kernel_exception_reaches_caller_and_session_survives():
         session.run(None, {"x": np.array([9, 9, 9], np.float32)}, options)
     (ok,) = session.run(None, {"x": np.array([1, 1, 1], np.float32)}, options)
     np.testing.assert_array_equal(ok, [1, 1, 1])
+    # the OrtValue entry point is guarded the same way
+    bad = onnxruntime.OrtValue.ortvalue_from_numpy(np.array([7, 0, 0], np.float32))
+    with pytest.raises(ValueError, match="exceeds 2.0"):
+        session.run_with_ort_values(None, {"x": bad})
+    good = onnxruntime.OrtValue.ortvalue_from_numpy(np.array([1, 0, 1], np.float32))
+    np.testing.assert_array_equal(session.run_with_ort_values(None, {"x": good})[0].numpy(), [1, 0, 1])
 
 
 def test_kernel_returning_wrong_dtype_or_count_is_a_clear_error():

@@ -142,8 +142,12 @@ def _hook(obj_id: int, inputs: list[np.ndarray], attrs: dict[str, str]) -> tuple
                 ctx.error = exc
                 ctx.node = variant.opdef.name
             ctx.run_options.terminate = True
-        else:
-            _LOCAL.orphan = exc
+        else:  # run outside opforge.InferenceSession: nothing can stop the graph, so say it loudly
+            import sys
+            import traceback
+
+            sys.stderr.write(f"opforge: the kernel of {variant.opdef.name} raised outside opforge.InferenceSession.run; "
+                             "its outputs are empty placeholders:\n" + "".join(traceback.format_exception(exc)))
         outs = [np.zeros((0,), dtype=d) for d in variant.out_transit]
     if len(outs) == 1:  # the common case, without the list
         return (obj_id, outs[0].shape, outs[0])

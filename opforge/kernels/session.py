@@ -263,13 +263,25 @@ class InferenceSession:
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None) -> list[Any]:
         """As ``onnxruntime.InferenceSession.run``; a kernel's exception is re-raised as itself."""
+        return self._guarded(self._session.run, output_names, input_feed, run_options=run_options)
+
+    def run_with_ort_values(self, output_names: list[str] | None, input_feed: dict[str, Any],
+                            run_options: Any = None) -> Any:
+        """As ``onnxruntime.InferenceSession.run_with_ort_values``, with the same error handling as :meth:`run`."""
+        return self._guarded(self._session.run_with_ort_values, output_names, input_feed, run_options=run_options)
+
+    def run_with_iobinding(self, iobinding: Any, run_options: Any = None) -> Any:
+        """As ``onnxruntime.InferenceSession.run_with_iobinding``, with the same error handling as :meth:`run`."""
+        return self._guarded(self._session.run_with_iobinding, iobinding, run_options=run_options)
+
+    def _guarded(self, method: Any, *args: Any, run_options: Any) -> Any:
         # one RunOptions per thread when the caller gives none: a fresh one costs ~3 us per run
         options = run_options if run_options is not None else _thread_run_options()
         ctx = bridge.RunContext(options)
         previous = bridge.set_context(ctx)
         try:
             try:
-                result = self._session.run(output_names, input_feed, options)
+                result = method(*args, options)
             except Exception:
                 if ctx.error is None:
                     raise
