@@ -4,32 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from onnx import helper
 from onnx.reference.op_run import OpRun
 
 from .. import opdef as registry
+from .._proto import node_attributes
 from ..opdef import OpDef
 from .registry import resolve
-
-
-def _attribute(kind: str, proto: Any) -> Any:
-    value = helper.get_attribute_value(proto)
-    if kind == "bool":
-        return bool(value)
-    if kind == "str":
-        return value.decode()
-    if kind == "strs":
-        return [v.decode() for v in value]
-    return list(value) if kind in ("ints", "floats") else value
 
 
 def reference_class(opdef: OpDef) -> type[OpRun]:
     """An OpRun subclass named after the op that runs its CPU kernel (or torch reference)."""
 
     def _run(self: OpRun, *inputs: Any, **_: Any) -> tuple:
-        given = {a.name: a for a in self.onnx_node.attribute}
-        attrs = {a.name: _attribute(a.kind, given[a.name]) if a.name in given else a.default
-                 for a in opdef.attributes}
+        attrs = node_attributes(opdef, self.onnx_node)
         args: list[Any] = []
         position = 0
         for spec in opdef.inputs:

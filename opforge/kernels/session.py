@@ -14,8 +14,8 @@ from onnx import helper
 from .. import opdef as registry
 from .._graph import subgraphs
 from .._infer import InferError, output_specs
-from ..opdef import OpDef
-from ..types import SymDim, TensorSpec
+from .._proto import node_attributes, type_proto_to_spec
+from ..types import TensorSpec
 from . import bridge
 from .registry import MissingKernelError
 
@@ -36,43 +36,6 @@ def load_model(model: str | os.PathLike | bytes | onnx.ModelProto) -> onnx.Model
     if isinstance(model, (bytes, bytearray)):
         return onnx.load_from_string(bytes(model))
     return onnx.load(os.fspath(model))
-
-
-def _attribute_values(opdef: OpDef, node: onnx.NodeProto) -> dict[str, Any]:
-    given = {a.name: a for a in node.attribute}
-    unknown = set(given) - set(opdef.attribute_names)
-    if unknown:
-        raise ValueError(f"node {node.name!r} ({opdef.name}) has attribute(s) {sorted(unknown)} that the op does not "
-                         f"declare (it declares {opdef.attribute_names})")
-    values = {}
-    for a in opdef.attributes:
-        if a.name in given:
-            value = helper.get_attribute_value(given[a.name])
-            if a.kind == "bool":
-                value = bool(value)
-            elif a.kind == "str":
-                value = value.decode()
-            elif a.kind == "strs":
-                value = [v.decode() for v in value]
-            elif a.kind in ("ints", "floats"):
-                value = list(value)
-            values[a.name] = value
-        elif a.required:
-            raise ValueError(f"node {node.name!r} ({opdef.name}) lacks the required attribute {a.name!r}")
-        else:
-            values[a.name] = a.default
-    return values
-
-
-def _spec(type_proto: onnx.TypeProto | None) -> TensorSpec | None:
-    if type_proto is None or bridge.dtype_of(type_proto) is None:
-        return None
-    tensor = type_proto.tensor_type
-    shape = None
-    if tensor.HasField("shape"):
-        shape = [d.dim_value if d.HasField("dim_value") else SymDim(d.dim_param) if d.dim_param else None
-                 for d in tensor.shape.dim]
-    return TensorSpec(shape, bridge.dtype_of(type_proto))
 
 
 class _Rewriter:
@@ -114,7 +77,7 @@ class _Rewriter:
                 self.missing.append(f"{node.domain}::{node.op_type} (node {node.name!r})")
             return None
         where = f"node {node.name!r} ({opdef.name} v{opdef.version})"
-        attrs = _attribute_values(opdef, node)
+        attrs = node_attributes(opdef, node)
         names = list(node.input)
         layout: list[int] = []
         present: list[str] = []
@@ -125,7 +88,7 @@ class _Rewriter:
                 group = names[position:]
                 layout.append(len(group))
                 present.extend(group)
-                specs.append([_spec(self.types.get(n)) for n in group])
+                specs.append([type_proto_to_spec(self.types.get(n)) for n in group])
                 position = len(names)
             else:
                 name = names[position] if position < len(names) else ""
@@ -134,7 +97,7 @@ class _Rewriter:
                 layout.append(1 if name else 0)
                 if name:
                     present.append(name)
-                specs.append(_spec(self.types.get(name)) if name else None)
+                specs.append(type_proto_to_spec(self.types.get(name)) if name else None)
                 position += 1
         in_dtypes = []
         for name in present:

@@ -9,8 +9,9 @@ from onnx import AttributeProto, TypeProto, helper
 from onnx.defs import OpSchema
 
 from .._infer import InferError, output_specs
+from .._proto import attribute_value, type_proto_to_spec
 from ..opdef import OpDef
-from ..types import SymDim, TensorSpec, dtype_name, onnx_dtype
+from ..types import TensorSpec, dtype_name, onnx_dtype
 
 _ATTR_TYPES = {
     "float": OpSchema.AttrType.FLOAT,
@@ -38,20 +39,6 @@ def attribute_proto(name: str, kind: str, value: Any) -> AttributeProto:
         value = [float(v) for v in value]
     attr = helper.make_attribute(name, value, attr_type=_ONNX_ATTR[kind])
     return attr
-
-
-def attribute_value(kind: str, proto: AttributeProto) -> Any:
-    value = helper.get_attribute_value(proto)
-    if kind == "bool":
-        return bool(value)
-    if kind == "str":
-        return value.decode() if isinstance(value, bytes) else value
-    if kind == "strs":
-        return [v.decode() if isinstance(v, bytes) else v for v in value]
-    if kind in ("ints", "floats"):
-        return list(value)
-    return value
-
 
 
 def _type_strings(dtypes: tuple[str, ...]) -> list[str]:
@@ -87,17 +74,6 @@ def build_schema(opdef: OpDef) -> OpSchema:
                       outputs=outputs, type_constraints=constraints, attributes=attributes)
     schema.set_type_and_shape_inference_function(lambda ctx: _infer(opdef, ctx))
     return schema
-
-
-def type_proto_to_spec(tp: TypeProto) -> TensorSpec | None:
-    if not tp.HasField("tensor_type") or tp.tensor_type.elem_type == 0:
-        return None
-    tensor = tp.tensor_type
-    shape = None
-    if tensor.HasField("shape"):
-        shape = [d.dim_value if d.HasField("dim_value") else SymDim(d.dim_param) if d.dim_param else None
-                 for d in tensor.shape.dim]
-    return TensorSpec(shape, tensor.elem_type)
 
 
 def to_type_proto(spec: TensorSpec) -> TypeProto:
