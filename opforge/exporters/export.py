@@ -176,8 +176,9 @@ def to_onnx(
         fixed = {}
         names = _input_names(model, args)
         requested = requested_dynamic_dims(model, args, dynamic_shapes)
-        custom_opsets = {o.domain: o.version for o in list_ops()}
-        custom_opsets.update(torch_onnx_kwargs.pop("custom_opsets", None) or {})
+        # no custom_opsets for every registered domain: torch warns about each one the model does not
+        # use; _ensure_opset_imports below sets the versions of those it does
+        custom_opsets = torch_onnx_kwargs.pop("custom_opsets", None) or {}
         buffer = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
