@@ -22,9 +22,11 @@ def cholesky(A: torch.Tensor, upper: bool = False) -> torch.Tensor:  # noqa: N80
 def _factor(xp, A, upper):  # noqa: ANN001, ANN202, N803
     if A.size == 0:
         return A.copy()
-    lower = xp.tril(A)
-    sym = lower + xp.swapaxes(xp.tril(A, -1), -1, -2)  # torch reads only the lower triangle
-    L = xp.linalg.cholesky(sym)  # noqa: N806
+    if xp is np:  # numpy's cholesky (LAPACK potrf 'L') reads only the lower triangle, as torch does
+        L = xp.linalg.cholesky(A)  # noqa: N806
+    else:
+        sym = xp.tril(A) + xp.swapaxes(xp.tril(A, -1), -1, -2)
+        L = xp.linalg.cholesky(sym)  # noqa: N806
     return xp.swapaxes(L, -1, -2).copy() if upper else L
 
 

@@ -10,7 +10,7 @@ import torch
 from ..api import op as declare
 from ..types import Sample, TensorSpec
 from . import _aten
-from ._common import normalize_dim
+from ._common import normalize_dim, same_dim
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
 REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
@@ -62,23 +62,39 @@ def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce:
     if index.min() < -data.shape[dim] or index.max() >= data.shape[dim]:
         raise IndexError(f"{scatter_reduce.name}: input 'index' holds {int(index.min())}..{int(index.max())}, "
                          f"outside [0, {data.shape[dim]}) for dim {dim}")
-    grid = list(np.indices(index.shape, sparse=True))
-    grid[dim] = index
-    target = tuple(grid)
-    values = src[tuple(slice(0, n) for n in index.shape)].astype(out.dtype, copy=False)
-    if not include_self:
-        out[target] = _identity(out.dtype, reduce)
-    flat = np.ravel_multi_index(tuple(np.broadcast_arrays(*target)), out.shape).ravel()
+    # flat positions into ``out``: sum of coordinate * stride, the index standing in for dim
+    strides = np.cumprod((out.shape[1:] + (1,))[::-1])[::-1]
+    low = int(index.min())
+    flat = index.astype(np.int64)  # one work buffer, updated in place (temporaries cost page faults)
+    if low < 0:
+        flat[flat < 0] += out.shape[dim]
+    if strides[dim] != 1:
+        flat *= np.int64(strides[dim])
+    for axis, n in enumerate(index.shape):
+        if axis != dim and n > 1:
+            shape = [1] * index.ndim
+            shape[axis] = n
+            flat += np.arange(0, n * int(strides[axis]), int(strides[axis]), dtype=np.int64).reshape(shape)
+    flat = flat.reshape(-1)
+    values = src[tuple(slice(0, n) for n in index.shape)].astype(out.dtype, copy=False).ravel()
     flat_out = out.reshape(-1)
+    if not include_self:
+        flat_out[flat] = _identity(out.dtype, reduce)
     if reduce in ("sum", "mean") and np.issubdtype(out.dtype, np.floating):
-        flat_out += np.bincount(flat, values.ravel().astype(np.float64), minlength=out.size).astype(out.dtype)
+        flat_out += np.bincount(flat, values, minlength=out.size).astype(out.dtype, copy=False)
     else:
         ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
-        ufunc.at(flat_out, flat, values.ravel())
+        ufunc.at(flat_out, flat, values)
     if reduce == "mean":
-        count = np.bincount(flat, minlength=out.size).reshape(out.shape) + (1 if include_self else 0)
-        count = np.maximum(count, 1)
-        out = out // count if np.issubdtype(out.dtype, np.integer) else (out / count).astype(out.dtype)
+        count = np.bincount(flat, minlength=out.size).reshape(out.shape)
+        if include_self:
+            count += 1
+        else:
+            np.maximum(count, 1, out=count)
+        if np.issubdtype(out.dtype, np.integer):
+            out //= count
+        else:
+            out /= count
     return out.reshape(np.shape(data)) if out.ndim != data.ndim else out
 
 
@@ -153,9 +169,27 @@ def _(rng: np.random.Generator):  # noqa: ANN202
 @_aten.lowers(torch.ops.aten.scatter_reduce.two, scatter_reduce)
 def _(a: dict) -> object:
     """scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True)
-    -> Tensor"""
+    -> Tensor
+
+    Stock torch.onnx (torchlib's ``aten_scatter_reduce``: one ScatterElements with a reduction)
+    is right for sum, prod, amax and amin, with or without include_self, when ``src`` has the
+    shape of ``index``; those stay native. ``mean`` (exported as an overwrite) and a ``src``
+    larger than ``index`` (ScatterElements needs equal shapes) take the contrib op."""
+    if str(a["reduce"]) != "mean" and _same_known_shape(a["index"], a["src"]):
+        from onnxscript.function_libs.torch_lib.ops.core import aten_scatter_reduce
+
+        return aten_scatter_reduce(a["self"], int(a["dim"]), a["index"], a["src"], str(a["reduce"]),
+                                   include_self=bool(a["include_self"]))
     return _aten.emit(scatter_reduce, a["self"], a["index"], a["src"], dim=int(a["dim"]), reduce=str(a["reduce"]),
                       include_self=bool(a["include_self"]))
+
+
+def _same_known_shape(index: Any, src: Any) -> bool:
+    """Both shapes known and equal, dim by dim (a symbolic dim only matches the same symbol)."""
+    a, b = getattr(index, "shape", None), getattr(src, "shape", None)
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return all(same_dim(x, y) for x, y in zip(a, b, strict=True))
 
 
 @_aten.lowers(torch.ops.aten.index_reduce.default, scatter_reduce)
