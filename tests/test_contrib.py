@@ -90,3 +90,21 @@ def test_stock_export_gets_scatter_mean_wrong() -> None:
 class _ScatterMean(torch.nn.Module):
     def forward(self, x: torch.Tensor, index: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
         return x.scatter_reduce(1, index, src, reduce="mean")
+
+
+class _ScatterAmax(torch.nn.Module):
+    def forward(self, x: torch.Tensor, index: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+        return x.scatter_reduce(1, index, src, reduce="amax", include_self=False)
+
+
+def test_scatter_reductions_stock_gets_right_stay_native() -> None:
+    """Only reduce='mean' needs the Python kernel; amax (like sum/prod/amin) stays a ScatterElements node."""
+    model = _ScatterAmax().eval()
+    batch = torch.export.Dim("batch", min=2, max=1024)  # one symbol: index and src provably match
+    proto = opforge.export(model, _inputs(3), dynamic_shapes=tuple({0: batch} for _ in range(3)))
+    assert not [n for n in proto.graph.node if n.domain == "opforge.contrib"]
+    assert any(n.op_type == "ScatterElements" for n in proto.graph.node)
+    session = opforge.InferenceSession(proto)
+    args = _inputs(5)
+    got = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), args, strict=True)})[0]
+    opforge.assert_close(model(*args).numpy(), got, "scatter amax at batch 5")

@@ -4,7 +4,10 @@ Importing this package declares every contrib op and its aten lowerings, so ``op
 exports the torch functions they serve. The list below is the registry (as onnx's ``_op_list.py``).
 """
 
+from . import cdist as cdist
 from . import cholesky as cholesky
+from . import copysign as copysign
+from . import cross_entropy_loss as cross_entropy_loss
 from . import cummax as cummax
 from . import cummin as cummin
 from . import cumprod as cumprod
@@ -14,12 +17,18 @@ from . import fmax as fmax
 from . import fmin as fmin
 from . import hypot as hypot
 from . import i0 as i0
+from . import isin as isin
+from . import kthvalue as kthvalue
 from . import lgamma as lgamma
 from . import linalg_inv as linalg_inv
 from . import linalg_qr as linalg_qr
 from . import linalg_solve as linalg_solve
+from . import median as median
+from . import nanmedian as nanmedian
+from . import nextafter as nextafter
 from . import scatter_reduce as scatter_reduce
 from . import searchsorted as searchsorted
 
-__all__ = ["cholesky", "cummax", "cummin", "cumprod", "digamma", "erfinv", "fmax", "fmin", "hypot", "i0", "lgamma", "linalg_inv",
-           "linalg_qr", "linalg_solve", "scatter_reduce", "searchsorted"]
+__all__ = ["cdist", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfinv",
+           "fmax", "fmin", "hypot", "i0", "isin", "kthvalue", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
+           "median", "nanmedian", "nextafter", "scatter_reduce", "searchsorted"]

@@ -1,0 +1,164 @@
+"""Order statistics shared by Median, NanMedian and KthValue (numpy; the cuda kernels reuse them on host).
+
+torch picks the index among tied values in two different ways, and both are reproduced here:
+
+* ``median`` / ``nanmedian`` (CPU) rank the elements by (value, index), so the result is the k-th
+  element of a *stable* sort; NaNs rank last.
+* ``kthvalue`` runs a median-of-three quickselect that swaps values and indices together; the index
+  it returns among ties is whatever that partitioning leaves at position k. :func:`quickselect`
+  replays the same sequence of swaps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._common import normalize_dim
+
+
+def _gt_or_nan(a: float, b: float) -> bool:
+    return (math.isnan(a) and not math.isnan(b)) or a > b
+
+
+def quickselect(values: list, k: int) -> int:
+    """The original position of the element torch.kthvalue's quickselect leaves at rank ``k``."""
+    v = list(values)
+    idx = list(range(len(v)))
+
+    def swap(a: int, b: int) -> None:
+        v[a], v[b] = v[b], v[a]
+        idx[a], idx[b] = idx[b], idx[a]
+
+    lo, hi = 0, len(v) - 1
+    while hi > lo:
+        if hi == lo + 1:
+            if _gt_or_nan(v[lo], v[hi]):
+                swap(lo, hi)
+            break
+        swap(lo + (hi - lo) // 2, lo + 1)  # median of three -> v[lo]
+        if _gt_or_nan(v[lo + 1], v[hi]):
+            swap(lo + 1, hi)
+        if _gt_or_nan(v[lo], v[hi]):
+            swap(lo, hi)
+        if _gt_or_nan(v[lo + 1], v[lo]):
+            swap(lo + 1, lo)
+        i, j, pivot = lo + 1, hi, v[lo]
+        while True:
+            i += 1
+            while _gt_or_nan(pivot, v[i]):
+                i += 1
+            j -= 1
+            while _gt_or_nan(v[j], pivot):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(lo, j)
+        if j <= k:
+            lo = i
+        if j >= k:
+            hi = j - 1
+    return idx[k]
+
+
+def _rows(x: np.ndarray, dim: int, name: str) -> tuple[np.ndarray, int]:
+    """``x`` with ``dim`` moved last and the rest flattened: (rows, n)."""
+    dim = normalize_dim(dim, x.ndim, name)
+    moved = np.moveaxis(x.reshape(x.shape or (1,)), dim, -1)
+    return moved.reshape(-1, moved.shape[-1]), dim
+
+
+def _finish(values: np.ndarray, indices: np.ndarray, x: np.ndarray, dim: int, keepdim: bool) -> tuple[Any, Any]:
+    shape = list(x.shape)
+    if shape:
+        shape[dim] = 1
+    values, indices = values.reshape(shape), indices.reshape(shape)
+    if not keepdim and x.ndim:
+        values, indices = np.squeeze(values, dim), np.squeeze(indices, dim)
+    return values.copy(order="C"), indices.copy(order="C")
+
+
+def _check_reducible(x: np.ndarray, dim: int, name: str) -> None:
+    if x.ndim and x.shape[normalize_dim(dim, x.ndim, name)] == 0:
+        raise IndexError(f"{name}: dim {dim} of the input (shape {tuple(x.shape)}) is empty; there is no "
+                         "order statistic of an empty slice; pass a non-empty dim")
+
+
+def median(x: np.ndarray, dim: int, keepdim: bool, ignore_nan: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """torch.median / torch.nanmedian along ``dim``: the lower median and its index (stable rank)."""
+    _check_reducible(x, dim, name)
+    rows, dim = _rows(x, dim, name)
+    n = rows.shape[-1]
+    if rows.shape[0] == 0:
+        return _finish(np.empty(0, x.dtype), np.empty(0, np.int64), x, dim, keepdim)
+    order = np.argsort(rows, axis=-1, kind="stable")  # NaNs last, ties by position
+    isnan = np.isnan(rows) if np.issubdtype(x.dtype, np.floating) else np.zeros(rows.shape, bool)
+    nans = isnan.sum(axis=-1)
+    if ignore_nan:
+        k = np.where(nans < n, (n - nans - 1) // 2, 0)
+    else:
+        k = np.full(rows.shape[0], (n - 1) // 2)
+    indices = np.take_along_axis(order, k[:, None], axis=-1)[:, 0]
+    if not ignore_nan:  # torch.median: a NaN anywhere is the median, at its first position
+        indices = np.where(nans > 0, np.argmax(isnan, axis=-1), indices)
+    values = np.take_along_axis(rows, indices[:, None], axis=-1)[:, 0]
+    return _finish(values, indices.astype(np.int64), x, dim, keepdim)
+
+
+def kthvalue(x: np.ndarray, k: int, dim: int, keepdim: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """torch.kthvalue along ``dim`` (``k`` counts from 1); the index follows torch's quickselect on ties."""
+    rows, dim = _rows(x, dim, name)
+    n = rows.shape[-1]
+    if not 1 <= k <= n:
+        raise IndexError(f"{name}: k={k} is out of range for a slice of {n} element(s) (input shape "
+                         f"{tuple(x.shape)}); pass k in [1, {n}]")
+    if rows.shape[0] == 0:
+        return _finish(np.empty(0, x.dtype), np.empty(0, np.int64), x, dim, keepdim)
+    values = np.partition(rows, k - 1, axis=-1)[:, k - 1]  # NaNs sort last, as in torch
+    same = (rows == values[:, None])
+    if np.issubdtype(x.dtype, np.floating):
+        same |= np.isnan(rows) & np.isnan(values)[:, None]
+    indices = np.argmax(same, axis=-1).astype(np.int64)
+    for row in np.flatnonzero(same.sum(axis=-1) > 1):  # ties: replay torch's partitioning
+        indices[row] = quickselect(rows[row].tolist(), k - 1)
+    return _finish(values, indices, x, dim, keepdim)
+
+
+def on_host(fn: Any, *arrays: Any, **kwargs: Any) -> tuple[Any, ...]:
+    """Run a numpy order statistic on cupy arrays (copy to host and back)."""
+    import cupy
+
+    outs = fn(*(cupy.asnumpy(a) for a in arrays), **kwargs)
+    return tuple(cupy.asarray(o) for o in outs)
+
+
+def reduced_specs(x: Any, dim: int, keepdim: bool, name: str) -> tuple[Any, Any]:
+    """Output specs of a (values, indices) reduction of ``x`` along ``dim``."""
+    from ..types import TensorSpec
+
+    shape = list(x.shape)
+    if shape:
+        d = normalize_dim(dim, len(shape), name)
+        if keepdim:
+            shape[d] = 1
+        else:
+            del shape[d]
+    return TensorSpec(tuple(shape), x.dtype), TensorSpec(tuple(shape), "int64")
+
+
+def tie_samples(rng: np.random.Generator) -> Any:
+    """Samples shared by Median, NanMedian and KthValue (attributes added by the caller)."""
+    from ..types import Sample
+
+    yield Sample(rng.standard_normal((4, 9)).astype(np.float32)).named("rows")
+    yield Sample(rng.standard_normal((5, 3, 2)), ).named("float64_3d")
+    yield Sample(rng.integers(0, 3, (6, 20)).astype(np.float32)).named("ties")
+    yield Sample(rng.integers(-2, 2, (3, 40))).named("int64_ties")
+    nan = rng.integers(0, 4, (5, 11)).astype(np.float32)
+    nan[rng.random(nan.shape) < 0.3] = np.nan
+    yield Sample(nan).named("nan")
+    yield Sample(np.array([[np.inf, -np.inf, 0, np.inf, -np.inf, 1]], np.float32)).named("inf")
+    yield Sample(rng.standard_normal((3, 7)).astype(np.float16)).named("float16")

@@ -1,0 +1,160 @@
+"""opforge.contrib::CrossEntropyLoss: F.cross_entropy with class-index targets, label smoothing included.
+
+Stock torch.onnx exports ``F.cross_entropy`` as ONNX SoftmaxCrossEntropyLoss and drops
+``label_smoothing`` with no error (silently wrong); it also fails on a 1-D input and on
+class-probability targets. The lowering below maps index targets onto this op and writes
+probability targets out in standard ONNX ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from ..api import op as declare
+from ..types import Sample, TensorSpec
+from . import _aten
+
+_FLOAT = ["float32", "float64"]
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+@declare("opforge.contrib::CrossEntropyLoss", version=1,
+         dtypes={"input": _FLOAT, "target": ["int64"], "weight": _FLOAT, "output": _FLOAT},
+         serves=["F.cross_entropy", "torch.nn.CrossEntropyLoss"])
+def cross_entropy_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, reduction: int = 1,  # noqa: A002
+                       ignore_index: int = -100, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross entropy of logits ``input`` (C) or (N, C, d1, ...) against class indices ``target`` () or
+    (N, d1, ...), classes weighted by ``weight`` (C); ``reduction`` 0 none, 1 mean (over the target weights),
+    2 sum; targets equal to ``ignore_index`` count for nothing; ``label_smoothing`` mixes in the uniform
+    distribution over the C classes, exactly as torch does."""
+    return F.cross_entropy(input, target, weight, reduction=_REDUCTIONS[reduction], ignore_index=ignore_index,
+                           label_smoothing=label_smoothing)
+
+
+def _loss(xp, x, target, weight, reduction, ignore_index, label_smoothing, name):  # noqa: ANN001, ANN202
+    if reduction not in (0, 1, 2):
+        raise ValueError(f"{name}: reduction={reduction}; pass 0 (none), 1 (mean) or 2 (sum)")
+    cdim = 0 if x.ndim == 1 else 1
+    classes = x.shape[cdim]
+    ignored = target == ignore_index
+    safe = xp.where(ignored, 0, target)
+    if bool(((safe < 0) | (safe >= classes)).any()):
+        raise IndexError(f"{name}: input 'target' holds a class index outside [0, {classes}) that is not "
+                         f"ignore_index={ignore_index}; pass class indices below the class count")
+    work = x.astype(xp.float64)
+    shifted = work - work.max(axis=cdim, keepdims=True) if work.size else work
+    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=cdim, keepdims=True))
+    picked = xp.take_along_axis(log_probs, xp.expand_dims(safe, cdim), axis=cdim).squeeze(cdim)
+    w = weight.astype(xp.float64)
+    w_target = xp.where(ignored, 0.0, w[safe])
+    nll = -picked * w_target
+    with np.errstate(invalid="ignore", divide="ignore"):  # all targets ignored: 0 / 0 = NaN, as in torch
+        if reduction == 0:
+            out = nll
+        elif reduction == 2:
+            out = nll.sum()
+        else:
+            out = nll.sum() / w_target.sum()
+        if label_smoothing > 0:
+            shape = [1] * x.ndim
+            shape[cdim] = classes
+            smooth = xp.where(ignored, 0.0, -(log_probs * w.reshape(shape)).sum(axis=cdim))
+            if reduction == 0:
+                extra = smooth
+            elif reduction == 2:
+                extra = smooth.sum()
+            else:
+                extra = smooth.sum() / w_target.sum()
+            out = (1 - label_smoothing) * out + extra * (label_smoothing / classes)
+    return xp.asarray(out).astype(x.dtype)
+
+
+@cross_entropy_loss.kernel("cpu")
+def _(input: np.ndarray, target: np.ndarray, weight: np.ndarray, *, reduction: int, ignore_index: int,  # noqa: A002
+      label_smoothing: float) -> np.ndarray:
+    return _loss(np, input, target, weight, reduction, ignore_index, label_smoothing, cross_entropy_loss.name)
+
+
+@cross_entropy_loss.kernel("cuda")
+def _(input, target, weight, *, reduction, ignore_index, label_smoothing):  # noqa: A002, ANN001, ANN202
+    import cupy
+
+    return _loss(cupy, input, target, weight, reduction, ignore_index, label_smoothing, cross_entropy_loss.name)
+
+
+@cross_entropy_loss.infer
+def _(input: TensorSpec, target: TensorSpec, weight: TensorSpec, *, reduction: int, ignore_index: int,  # noqa: A002
+      label_smoothing: float) -> TensorSpec:
+    return TensorSpec(target.shape if reduction == 0 else (), input.dtype)
+
+
+@cross_entropy_loss.samples
+def _(rng: np.random.Generator):  # noqa: ANN202
+    f32 = np.float32
+    x = rng.standard_normal((6, 5)).astype(f32)
+    t = rng.integers(0, 5, 6)
+    t_ignored = t.copy()
+    t_ignored[[1, 4]] = -100
+    ones, w = np.ones(5, f32), (rng.random(5) + 0.5).astype(f32)
+    for reduction in (0, 1, 2):
+        for ls in (0.0, 0.1):
+            yield Sample(x, t_ignored, w, reduction=reduction, label_smoothing=ls).named(
+                f"weight_ignore_{_REDUCTIONS[reduction]}_ls={ls}")
+    yield Sample(x, t, ones, label_smoothing=0.25).named("unweighted_smoothing")
+    yield Sample(x, np.where(t == 2, 7, t), ones, ignore_index=7, label_smoothing=0.3).named("custom_ignore_index")
+    yield Sample(rng.standard_normal((2, 5, 3, 4)), rng.integers(0, 5, (2, 3, 4)), np.ones(5), label_smoothing=0.2,
+                 reduction=0).named("spatial_float64")
+    yield Sample(rng.standard_normal(5).astype(f32), np.array(3), w, label_smoothing=0.1).named("1d_input")
+    yield Sample(x, np.full(6, -100), ones, label_smoothing=0.1).named("all_ignored_mean_nan")
+    yield Sample(np.zeros((0, 5), f32), np.zeros(0, np.int64), ones, reduction=2, label_smoothing=0.1).named("empty")
+
+
+def _probability_targets(a: dict) -> object:
+    """Class-probability targets (same shape as the input) in standard ONNX ops, as torch computes them."""
+    std = _aten.std_opset()
+    x, target, weight = a["self"], a["target"], a["weight"]
+    rank = len(x.shape)
+    cdim = 0 if rank == 1 else 1
+    ls = float(a["label_smoothing"])
+    log_probs = std.LogSoftmax(x, axis=cdim)
+    classes = std.CastLike(std.Gather(std.Shape(x), std.Constant(value_int=cdim)), x)
+    if ls > 0:
+        target = std.Add(std.Mul(target, std.CastLike(std.Constant(value_float=1 - ls), x)),
+                         std.Div(std.CastLike(std.Constant(value_float=ls), x), classes))
+    prod = std.Mul(log_probs, target)
+    if weight is not None:
+        prod = std.Mul(prod, std.Reshape(weight, std.Constant(value_ints=[-1] + [1] * (rank - cdim - 1))))
+    reduction = int(a["reduction"])
+    if reduction == 0:
+        return std.Neg(std.ReduceSum(prod, std.Constant(value_ints=[cdim]), keepdims=0))
+    total = std.Neg(std.ReduceSum(prod, keepdims=0))
+    if reduction == 2:
+        return total
+    count = std.Div(std.CastLike(std.Size(x), x), classes)
+    return std.Div(total, count)
+
+
+@_aten.lowers(torch.ops.aten.cross_entropy_loss.default, cross_entropy_loss)
+def _(a: dict) -> object:
+    """cross_entropy_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean,
+    SymInt ignore_index=-100, float label_smoothing=0.0) -> Tensor"""
+    from onnxscript import ir
+
+    if getattr(a["target"], "dtype", ir.DataType.INT64) != ir.DataType.INT64:
+        return _probability_targets(a)
+    if float(a["label_smoothing"]) == 0.0 and len(a["self"].shape) >= 2:
+        # stock's SoftmaxCrossEntropyLoss is right here (it drops only label_smoothing): stay native
+        from onnxscript.function_libs.torch_lib.ops.nn import aten_cross_entropy_loss
+
+        return aten_cross_entropy_loss(a["self"], a["target"], a["weight"], reduction=int(a["reduction"]),
+                                       ignore_index=int(a["ignore_index"]))
+    std = _aten.std_opset()
+    x, weight = a["self"], a["weight"]
+    if weight is None:  # all-ones weights give torch's unweighted results exactly
+        cdim = 0 if len(x.shape) == 1 else 1
+        classes = std.Gather(std.Shape(x), std.Constant(value_ints=[cdim]))
+        weight = std.Expand(std.CastLike(std.Constant(value_float=1.0), x), classes)
+    return _aten.emit(cross_entropy_loss, x, a["target"], weight, reduction=int(a["reduction"]),
+                      ignore_index=int(a["ignore_index"]), label_smoothing=float(a["label_smoothing"]))
