@@ -41,3 +41,25 @@ def normalize_dim(dim: int, rank: int, op_name: str) -> int:
 
 def same_spec(x: TensorSpec) -> TensorSpec:
     return TensorSpec(x.shape, x.dtype)
+
+
+def broadcast_spec(x: TensorSpec, y: TensorSpec) -> TensorSpec:
+    """``@infer`` of a broadcasting binary op whose output takes ``x``'s dtype."""
+    return TensorSpec(broadcast_dims(x.shape, y.shape), x.dtype)
+
+
+def nan_pair_samples(rng: Any) -> Any:
+    """Samples of a binary op that treats NaN specially (fmax, fmin): shapes, broadcasting, NaN/inf ties,
+    0-d, empty, float16."""
+    import numpy as np
+
+    from ..types import Sample
+
+    f32 = np.float32
+    yield Sample(rng.standard_normal((4, 8)).astype(f32), rng.standard_normal((4, 8)).astype(f32)).named("same_shape")
+    yield Sample(rng.standard_normal((3, 1, 5)), rng.standard_normal((4, 1))).named("broadcast_float64")
+    yield Sample(np.array([np.nan, 1, np.nan, -np.inf, 2], f32), np.array([3, np.nan, np.nan, 1, 2], f32)
+                 ).named("nan_inf_ties")
+    yield Sample(np.array(1.0, f32), np.array(np.nan, f32)).named("0d")
+    yield Sample(np.zeros((0, 2), f32), np.zeros((1, 2), f32)).named("empty")
+    yield Sample(rng.standard_normal(9).astype(np.float16), rng.standard_normal(9).astype(np.float16)).named("float16")

@@ -7,9 +7,9 @@ import torch
 from onnxscript import opset18 as op
 
 from ..api import op as declare
-from ..types import Sample, TensorSpec
+from ..types import Sample
 from . import _aten
-from ._common import broadcast_dims
+from ._common import broadcast_spec
 
 _FLOAT = ["float32", "float64", "float16"]
 
@@ -33,9 +33,7 @@ def _(x, y):  # noqa: ANN001, ANN202
     return cupy.copysign(x, y)
 
 
-@copysign.infer
-def _(x: TensorSpec, y: TensorSpec) -> TensorSpec:
-    return TensorSpec(broadcast_dims(x.shape, y.shape), x.dtype)
+copysign.infer(broadcast_spec)
 
 
 @copysign.onnx_function

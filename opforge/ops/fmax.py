@@ -7,9 +7,8 @@ import torch
 from onnxscript import opset18 as op
 
 from ..api import op as declare
-from ..types import Sample, TensorSpec
 from . import _aten
-from ._common import broadcast_dims
+from ._common import broadcast_spec, nan_pair_samples
 
 
 @declare("opforge.contrib::FMax", version=1, serves=["torch.fmax", "Tensor.fmax"])
@@ -30,9 +29,7 @@ def _(x, y):  # noqa: ANN001, ANN202
     return cupy.fmax(x, y)
 
 
-@fmax.infer
-def _(x: TensorSpec, y: TensorSpec) -> TensorSpec:
-    return TensorSpec(broadcast_dims(x.shape, y.shape), x.dtype)
+fmax.infer(broadcast_spec)
 
 
 @fmax.onnx_function
@@ -41,16 +38,7 @@ def _(x, y):  # noqa: ANN001, ANN202
     return op.Where(op.IsNaN(x), y, op.Where(op.IsNaN(y), x, both))
 
 
-@fmax.samples
-def _(rng: np.random.Generator):  # noqa: ANN202
-    f32 = np.float32
-    yield Sample(rng.standard_normal((4, 8)).astype(f32), rng.standard_normal((4, 8)).astype(f32)).named("same_shape")
-    yield Sample(rng.standard_normal((3, 1, 5)), rng.standard_normal((4, 1))).named("broadcast_float64")
-    yield Sample(np.array([np.nan, 1, np.nan, -np.inf, 2], f32), np.array([3, np.nan, np.nan, 1, 2], f32)
-                 ).named("nan_inf_ties")
-    yield Sample(np.array(1.0, f32), np.array(np.nan, f32)).named("0d")
-    yield Sample(np.zeros((0, 2), f32), np.zeros((1, 2), f32)).named("empty")
-    yield Sample(rng.standard_normal(9).astype(np.float16), rng.standard_normal(9).astype(np.float16)).named("float16")
+fmax.samples(nan_pair_samples)
 
 
 @_aten.lowers(torch.ops.aten.fmax.default, fmax)

@@ -7,9 +7,9 @@ import torch
 from onnxscript import opset18 as op
 
 from ..api import op as declare
-from ..types import Sample, TensorSpec
+from ..types import Sample
 from . import _aten
-from ._common import broadcast_dims
+from ._common import broadcast_spec
 
 
 @declare("opforge.contrib::Hypot", version=1, serves=["torch.hypot", "Tensor.hypot"])
@@ -42,9 +42,7 @@ def _(x, y):  # noqa: ANN001, ANN202
     return cupy.hypot(x, y)
 
 
-@hypot.infer
-def _(x: TensorSpec, y: TensorSpec) -> TensorSpec:
-    return TensorSpec(broadcast_dims(x.shape, y.shape), x.dtype)
+hypot.infer(broadcast_spec)
 
 
 @hypot.onnx_function

@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from ..api import op as declare
-from ..types import Sample, TensorSpec
+from ..types import Sample
 from . import _aten
-from ._common import broadcast_dims
+from ._common import broadcast_spec
 
 _FLOAT = ["float32", "float64"]
 
@@ -34,9 +34,7 @@ def _(x, y):  # noqa: ANN001, ANN202
     return cupy.nextafter(x, y)
 
 
-@nextafter.infer
-def _(x: TensorSpec, y: TensorSpec) -> TensorSpec:
-    return TensorSpec(broadcast_dims(x.shape, y.shape), x.dtype)
+nextafter.infer(broadcast_spec)
 
 
 @nextafter.samples
