@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
@@ -88,6 +89,50 @@ def _(input, target, weight, *, reduction, ignore_index, label_smoothing):  # no
 def _(input: TensorSpec, target: TensorSpec, weight: TensorSpec, *, reduction: int, ignore_index: int,  # noqa: A002
       label_smoothing: float) -> TensorSpec:
     return TensorSpec(target.shape if reduction == 0 else (), input.dtype)
+
+
+@cross_entropy_loss.onnx_function
+def _(input, target, weight, reduction: int = 1, ignore_index: int = -100,  # noqa: A002, ANN001, ANN202
+      label_smoothing: float = 0.0):
+    # a 1-D input (C) is one sample: work on (1, C) and a target of shape (1)
+    rank = op.Size(op.Shape(input))
+    one = op.Constant(value_ints=[1])
+    if op.Equal(rank, op.Constant(value_int=1)):
+        x = op.Unsqueeze(input, op.Constant(value_ints=[0]))
+        t = op.Reshape(target, one)
+    else:
+        x = op.Identity(input)
+        t = op.Identity(target)
+    log_probs = op.LogSoftmax(x, axis=1)
+    ignored = op.Equal(t, op.Constant(value_int=ignore_index))
+    safe = op.Where(ignored, op.Constant(value_int=0), t)
+    picked = op.Squeeze(op.GatherElements(log_probs, op.Unsqueeze(safe, one), axis=1), one)
+    zero = op.CastLike(op.Constant(value_float=0.0), x)
+    w_target = op.Where(ignored, zero, op.Gather(weight, safe))
+    nll = op.Mul(op.Neg(picked), w_target)
+    # the smoothing term: -sum_c weight[c] * log_prob[c], weight (C) broadcast as (1, C, 1, ..., 1)
+    trailing = op.Expand(one, op.Reshape(op.Sub(op.Size(op.Shape(x)), op.Constant(value_int=2)), one))
+    w_shape = op.Concat(one, op.Constant(value_ints=[-1]), trailing, axis=0)
+    smooth = op.Where(ignored, zero, op.Neg(op.ReduceSum(op.Mul(log_probs, op.Reshape(weight, w_shape)), one,
+                                                         keepdims=0)))
+    ls = op.CastLike(op.Constant(value_float=label_smoothing), x)
+    classes = op.CastLike(op.Gather(op.Shape(x), op.Constant(value_int=1)), x)
+    smoothing = op.Greater(ls, zero)
+    if op.Equal(op.Constant(value_int=reduction), op.Constant(value_int=0)):
+        loss = op.Reshape(op.Where(smoothing, op.Add(op.Mul(op.Sub(op.CastLike(op.Constant(value_float=1.0), x), ls),
+                                                           nll), op.Mul(smooth, op.Div(ls, classes))), nll),
+                          op.Shape(target))
+    else:
+        total_nll = op.ReduceSum(nll, keepdims=0)
+        total_smooth = op.ReduceSum(smooth, keepdims=0)
+        if op.Equal(op.Constant(value_int=reduction), op.Constant(value_int=1)):
+            # torch's weighted mean: divided by the summed weights of the targets (0/0 = NaN when all are ignored)
+            total_w = op.ReduceSum(w_target, keepdims=0)
+            total_nll = op.Div(total_nll, total_w)
+            total_smooth = op.Div(total_smooth, total_w)
+        loss = op.Where(smoothing, op.Add(op.Mul(op.Sub(op.CastLike(op.Constant(value_float=1.0), x), ls), total_nll),
+                                          op.Mul(total_smooth, op.Div(ls, classes))), total_nll)
+    return loss
 
 
 @cross_entropy_loss.samples

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec, onnx_dtype
@@ -40,6 +41,28 @@ def _(x, *, dim):  # noqa: ANN001, ANN202
 @cumprod.infer
 def _(x: TensorSpec, *, dim: int) -> TensorSpec:
     return TensorSpec(x.shape, x.dtype)
+
+
+@cumprod.onnx_function
+def _(x, dim: int):  # noqa: ANN001, ANN202
+    # a Loop over dim multiplying in one slice at a time (numpy's order, so the rounding matches);
+    # a 0-d x runs as shape (1) (the If hides its rank from shape inference of the dead branch)
+    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
+        xs = op.Reshape(x, op.Constant(value_ints=[1]))
+    else:
+        xs = op.Identity(x)
+    axis = op.Unsqueeze(op.Constant(value_int=dim), op.Constant(value_ints=[0]))
+    n = op.Squeeze(op.Gather(op.Shape(xs), axis))
+    if op.Equal(n, op.Constant(value_int=0)):
+        out = op.Identity(xs)
+    else:
+        running = op.Gather(xs, op.Constant(value_int=0), axis=dim)
+        steps = op.SequenceConstruct(op.Unsqueeze(running, axis))
+        for i in range(op.Sub(n, op.Constant(value_int=1))):
+            running = op.Mul(running, op.Gather(xs, op.Add(i, op.Constant(value_int=1)), axis=dim))
+            steps = op.SequenceInsert(steps, op.Unsqueeze(running, axis))
+        out = op.ConcatFromSequence(steps, axis=dim)
+    return op.Reshape(out, op.Shape(x))
 
 
 @cumprod.samples

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import TensorSpec
@@ -31,6 +32,23 @@ def _(x):  # noqa: ANN001, ANN202
 @erfinv.infer
 def _(x: TensorSpec) -> TensorSpec:
     return TensorSpec(x.shape, x.dtype)
+
+
+@erfinv.onnx_function
+def _(x):  # noqa: ANN001, ANN202
+    # Giles' single-precision polynomials (as opforge/ops/_special.py), evaluated in float64
+    v = op.Cast(x, to=11)
+    w = op.Neg(op.Log((1.0 - v) * (1.0 + v)))  # NaN outside [-1, 1], inf at +-1
+    c = w - 2.5
+    central = ((((((((2.81022636e-08 * c + 3.43273939e-07) * c - 3.5233877e-06) * c - 4.39150654e-06) * c
+                   + 0.00021858087) * c - 0.00125372503) * c - 0.00417768164) * c + 0.246640727) * c + 1.50140941)
+    t = op.Sqrt(w) - 3.0
+    tail = ((((((((-0.000200214257 * t + 0.000100950558) * t + 0.00134934322) * t - 0.00367342844) * t
+                + 0.00573950773) * t - 0.0076224613) * t + 0.00943887047) * t + 1.00167406) * t + 2.83297682)
+    out = op.Where(w >= 5.0, tail, central) * v
+    inf = op.CastLike(op.Constant(value_float=float("inf")), v)
+    out = op.Where(op.Abs(v) == 1.0, v * inf, out)  # +-inf at +-1
+    return op.CastLike(out, x)
 
 
 @erfinv.samples

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
@@ -142,6 +143,58 @@ def _(data, index, src, *, dim, reduce, include_self):  # noqa: ANN001, ANN202
 def _(data: TensorSpec, index: TensorSpec, src: TensorSpec, *, dim: int, reduce: str,
       include_self: bool) -> TensorSpec:
     return TensorSpec(data.shape, data.dtype)
+
+
+@scatter_reduce.onnx_function
+def _(data, index, src, dim: int, reduce: str = "sum", include_self: int = 1):  # noqa: ANN001, ANN202
+    shape = op.Shape(index)
+    src = op.Slice(src, op.Sub(shape, shape), shape)  # only the leading index.shape block of src is read
+    names = op.Concat(op.Constant(value_strings=["sum", "prod", "mean", "amax", "amin"]),
+                      op.Unsqueeze(op.Constant(value_string=reduce), op.Constant(value_ints=[0])), axis=0)
+    _u, _i, position, _c = op.Unique(names, sorted=0)  # no string Equal before opset 19: Unique finds it
+    code = op.Gather(position, op.Constant(value_int=5))
+    extreme = op.GreaterOrEqual(code, op.Constant(value_int=3))
+    one = op.CastLike(op.Constant(value_int=1), data)
+    neutral = op.Expand(op.Where(op.Equal(code, op.Constant(value_int=1)), one, op.Sub(one, one)), shape)
+    # include_self=False: scattered positions first take a neutral value (for max/min: one of the contributions)
+    cleared = op.ScatterElements(data, index, op.Where(extreme, src, neutral), axis=dim)
+    base = op.Where(op.Cast(op.Constant(value_int=include_self), to=9), data, cleared)
+    # ONNX Runtime's ScatterElements reduces no float16: widen it to float32 (70000 overflows float16 only)
+    if op.IsInf(op.Cast(op.CastLike(op.Constant(value_float=70000.0), data), to=1)):
+        wide_base, wide_src = op.Cast(base, to=1), op.Cast(src, to=1)
+        if op.Equal(code, op.Constant(value_int=1)):
+            wide = op.ScatterElements(wide_base, index, wide_src, axis=dim, reduction="mul")
+        elif op.Equal(code, op.Constant(value_int=3)):
+            wide = op.ScatterElements(wide_base, index, wide_src, axis=dim, reduction="max")
+        elif op.Equal(code, op.Constant(value_int=4)):
+            wide = op.ScatterElements(wide_base, index, wide_src, axis=dim, reduction="min")
+        else:
+            wide = op.ScatterElements(wide_base, index, wide_src, axis=dim, reduction="add")
+        out = op.CastLike(wide, data)
+    elif op.Equal(code, op.Constant(value_int=1)):
+        out = op.ScatterElements(base, index, src, axis=dim, reduction="mul")
+    elif op.Equal(code, op.Constant(value_int=3)):
+        out = op.ScatterElements(base, index, src, axis=dim, reduction="max")
+    elif op.Equal(code, op.Constant(value_int=4)):
+        out = op.ScatterElements(base, index, src, axis=dim, reduction="min")
+    else:
+        out = op.ScatterElements(base, index, src, axis=dim, reduction="add")
+    # a NaN among the contributions of max/min propagates (ONNX Runtime's max/min may drop it)
+    nan_in = op.ScatterElements(op.Cast(op.Not(op.Equal(base, base)), to=7), index,
+                                op.Cast(op.Not(op.Equal(src, src)), to=7), axis=dim, reduction="add")
+    nan = op.CastLike(op.Constant(value_float=float("nan")), data)
+    out = op.Where(op.And(extreme, op.Greater(nan_in, op.Constant(value_int=0))), nan, out)
+    # mean: sum / count of contributions (the original value counts once with include_self)
+    start = op.Expand(op.Cast(op.Constant(value_int=include_self), to=7), op.Shape(data))
+    count = op.ScatterElements(start, index, op.Expand(op.Constant(value_int=1), shape), axis=dim,
+                               reduction="add")
+    count = op.CastLike(op.Max(count, op.Constant(value_int=1)), data)
+    quotient = op.Div(out, count)
+    # integer dtypes round down (Div truncates toward zero): one less where the remainder is negative
+    is_int = op.Equal(op.CastLike(op.Constant(value_float=0.5), data), op.Sub(one, one))
+    down = op.And(is_int, op.Less(op.Sub(out, op.Mul(quotient, count)), op.Sub(one, one)))
+    mean = op.Sub(quotient, op.CastLike(down, data))
+    return op.Where(op.Equal(code, op.Constant(value_int=2)), mean, out)
 
 
 @scatter_reduce.samples

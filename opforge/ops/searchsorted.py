@@ -56,14 +56,33 @@ def _(sorted_sequence: TensorSpec, values: TensorSpec, *, right: bool) -> Tensor
 
 @search_sorted.onnx_function
 def _(sorted_sequence, values, right: int = 0):  # noqa: ANN001, ANN202
-    # count(seq < v) (+ count(seq == v) when right); "not >=" puts a NaN value after everything
-    seq = op.Unsqueeze(sorted_sequence, op.Constant(value_ints=[-2]))
-    val = op.Unsqueeze(values, op.Constant(value_ints=[-1]))
-    before = op.ReduceSum(op.Cast(op.Not(op.GreaterOrEqual(seq, val)), to=7), op.Constant(value_ints=[-1]),
-                          keepdims=0)
-    ties = op.ReduceSum(op.Cast(op.Equal(seq, val), to=7), op.Constant(value_ints=[-1]), keepdims=0)
-    count = op.Add(before, op.Mul(ties, op.Constant(value_int=right)))
-    return op.Reshape(count, op.Shape(values))
+    # binary search, ceil(log2(m + 1)) + 1 steps over [lo, hi) per value: a value goes right of seq[mid]
+    # when not seq[mid] >= v (left) or not seq[mid] > v (right), which also puts a NaN value after everything
+    last = op.Constant(value_ints=[-1])
+    m = op.Squeeze(op.Gather(op.Shape(sorted_sequence), last))
+    if op.Equal(op.Size(op.Shape(sorted_sequence)), op.Constant(value_int=1)):
+        vals = op.Reshape(values, last)  # a 1-D sequence serves values of any shape
+    else:
+        vals = op.Identity(values)
+    lo = op.Expand(op.Constant(value_int=0), op.Shape(vals))
+    hi = op.Expand(m, op.Shape(vals))
+    if op.Equal(m, op.Constant(value_int=0)):
+        found = op.Identity(lo)
+    else:
+        steps = op.Add(op.Cast(op.Ceil(op.Div(op.Log(op.Cast(op.Add(m, op.Constant(value_int=1)), to=1)),
+                                               op.Constant(value_float=0.6931471805599453))), to=7),
+                       op.Constant(value_int=1))
+        top = op.Sub(m, op.Constant(value_int=1))
+        flip = op.Cast(op.Constant(value_int=right), to=9)
+        for _step in range(steps):
+            mid = op.Div(op.Add(lo, hi), op.Constant(value_int=2))
+            pivot = op.GatherElements(sorted_sequence, op.Min(mid, top), axis=-1)
+            go_right = op.Not(op.Or(op.Greater(pivot, vals), op.And(op.Not(flip), op.Equal(pivot, vals))))
+            active = op.Less(lo, hi)
+            lo = op.Where(op.And(active, go_right), op.Add(mid, op.Constant(value_int=1)), lo)
+            hi = op.Where(op.And(active, op.Not(go_right)), mid, hi)
+        found = op.Identity(lo)
+    return op.Reshape(found, op.Shape(values))
 
 
 @search_sorted.samples
