@@ -13,7 +13,11 @@ from . import _aten, _special
 
 @declare("opforge.contrib::Erfinv", version=1, serves=["torch.erfinv", "torch.special.erfinv", "Tensor.erfinv", "torch.special.ndtri"])
 def erfinv(x: torch.Tensor) -> torch.Tensor:
-    """Inverse error function; +-inf at +-1, NaN outside [-1, 1]."""
+    """Inverse error function; +-inf at +-1, NaN outside [-1, 1].
+
+    Precision: float32 throughout; float64 to ~4e-8 relative, and exact near +-1 in the numpy
+    kernel (Newton on erfc). The portable body and the cuda kernel use the single-precision
+    polynomial only: in float64 they drift near +-1 (0.04 at 1 - 1e-12)."""
     return torch.erfinv(x)
 
 
