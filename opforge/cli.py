@@ -191,7 +191,7 @@ def inspect_model(model: Any) -> list[dict[str, Any]]:
             else:
                 missing.append(f"no CPU kernel: attach @{opdef.reference.__name__}.kernel('cpu') or install torch")
             if kernel_source(opdef, "cuda") != "kernel":
-                missing.append("no CUDA (cupy) kernel")
+                missing.append("no CUDA (cupy) kernel: kernel_device='cuda' runs it on the CPU")
         if has_function:
             runners.append("model-local function body (plain onnxruntime can run it)")
         if opdef is None and not has_function:
