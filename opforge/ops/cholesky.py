@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
@@ -49,6 +50,29 @@ def _(A, *, upper):  # noqa: ANN001, ANN202, N803
 @cholesky.infer
 def _(A: TensorSpec, *, upper: bool) -> TensorSpec:  # noqa: N803
     return TensorSpec(A.shape, A.dtype)
+
+
+@cholesky.onnx_function
+def _(A, upper: int = 0):  # noqa: ANN001, ANN202, N803
+    # column by column (left-looking): v = A[:, j] - L @ L[j, :] (columns >= j of L are still zero), then
+    # L[j, j] = sqrt(v[j]) and L[i, j] = v[i] / L[j, j] below it; only the lower triangle of A is read.
+    # A matrix that is not positive definite gives NaN where torch raises
+    n = op.Squeeze(op.Shape(A, start=-1))
+    steps = op.Range(op.Constant(value_int=0), n, op.Constant(value_int=1))
+    rows = op.Unsqueeze(steps, op.Constant(value_ints=[-1]))
+    zero = op.CastLike(op.Constant(value_int=0), A)
+    L = op.Expand(zero, op.Shape(A))  # noqa: N806
+    for j in range(n):
+        row = op.Unsqueeze(op.Gather(L, j, axis=-2), op.Constant(value_ints=[-1]))
+        v = op.Sub(op.Unsqueeze(op.Gather(A, j, axis=-1), op.Constant(value_ints=[-1])), op.MatMul(L, row))
+        d = op.Sqrt(op.Gather(v, op.Unsqueeze(j, op.Constant(value_ints=[0])), axis=-2))
+        col = op.Where(op.Greater(rows, j), op.Div(v, d), op.Where(op.Equal(rows, j), d, zero))
+        L = op.Where(op.Equal(steps, j), col, L)  # noqa: N806
+    if op.Cast(op.Constant(value_int=upper), to=9):
+        out = op.Einsum(L, equation="...ij->...ji")
+    else:
+        out = op.Identity(L)
+    return out
 
 
 @cholesky.samples

@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from onnx import TensorProto
+from onnx.helper import make_tensor
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
@@ -79,6 +82,73 @@ def _(A: TensorSpec, B: TensorSpec, *, left: bool) -> TensorSpec:  # noqa: N803
 def _well_conditioned(rng: np.random.Generator, shape: tuple, dtype: Any) -> np.ndarray:
     n = shape[-1]
     return (rng.standard_normal(shape) + n * np.eye(n)).astype(dtype)
+
+
+@linalg_solve.onnx_function
+def _(A, B, left: int = 1):  # noqa: ANN001, ANN202, N803
+    # Gaussian elimination with partial pivoting (LAPACK getrf's rule: the first row of largest magnitude
+    # at or below the diagonal) on [A | B], then back substitution; X A = B runs as A^T X^T = B^T.
+    # A singular A gives inf/NaN where torch raises
+    last = op.Constant(value_ints=[-1])
+    rank_a = op.Size(op.Shape(A))
+    rank_b = op.Size(op.Shape(B))
+    if op.Equal(rank_b, op.Constant(value_int=1)):
+        vector = op.Constant(value=make_tensor("true", TensorProto.BOOL, [], [True]))
+    elif op.Equal(rank_b, op.Sub(rank_a, op.Constant(value_int=1))):
+        # (a Slice to a computed end hides the lengths, which differ where this branch is dead, from shape inference)
+        size_b = op.Unsqueeze(rank_b, op.Constant(value_ints=[0]))
+        start = op.Constant(value_ints=[0])
+        same = op.Equal(op.Slice(op.Shape(B), start, size_b), op.Slice(op.Shape(A), start, size_b))
+        vector = op.Cast(op.ReduceMin(op.Cast(same, to=7), keepdims=0), to=9)
+    else:
+        vector = op.Constant(value=make_tensor("false", TensorProto.BOOL, [], [False]))
+    if vector:
+        b = op.Unsqueeze(B, last)
+    else:
+        b = op.Identity(B)
+    if op.Cast(op.Constant(value_int=left), to=9):
+        a = op.Identity(A)
+    else:
+        a = op.Einsum(A, equation="...ij->...ji")
+        b = op.Einsum(b, equation="...ij->...ji")
+    two = op.Constant(value_ints=[1, 1])
+    a = op.Expand(a, op.Concat(op.Shape(b, end=-2), two, axis=0))
+    b = op.Expand(b, op.Concat(op.Shape(a, end=-2), two, axis=0))
+    n = op.Squeeze(op.Shape(a, start=-1))
+    rows = op.Unsqueeze(op.Range(op.Constant(value_int=0), n, op.Constant(value_int=1)), last)
+    m = op.Concat(a, b, axis=-1)
+    for j in range(n):
+        column = op.Gather(m, j, axis=-1)
+        magnitude = op.Where(op.Less(op.Squeeze(rows, last), j), op.CastLike(op.Constant(value_int=-1), m),
+                             op.Abs(column))
+        p = op.Unsqueeze(op.ArgMax(magnitude, axis=-1, keepdims=1), last)  # (*, 1, 1)
+        here = op.Unsqueeze(op.Gather(m, j, axis=-2), op.Constant(value_ints=[-2]))
+        pivot_row = op.GatherElements(m, op.Expand(p, op.Shape(here)), axis=-2)
+        m = op.Where(op.Equal(rows, j), pivot_row, op.Where(op.Equal(rows, p), here, m))
+        pivot = op.Gather(pivot_row, op.Unsqueeze(j, op.Constant(value_ints=[0])), axis=-1)
+        factor = op.Div(op.Gather(m, op.Unsqueeze(j, op.Constant(value_ints=[0])), axis=-1), pivot)
+        factor = op.Where(op.Greater(rows, j), factor, op.CastLike(op.Constant(value_int=0), m))
+        m = op.Sub(m, op.Mul(factor, pivot_row))
+    u = op.Slice(m, op.Constant(value_ints=[0]), op.Unsqueeze(n, op.Constant(value_ints=[0])), last)
+    c = op.Slice(m, op.Unsqueeze(n, op.Constant(value_ints=[0])), op.Constant(value_ints=[9223372036854775807]),
+                 last)
+    x = op.Expand(op.CastLike(op.Constant(value_int=0), m), op.Shape(c))
+    for s in range(n):
+        j = op.Sub(op.Sub(n, s), op.Constant(value_int=1))
+        at = op.Unsqueeze(j, op.Constant(value_ints=[0]))
+        u_row = op.Gather(u, at, axis=-2)  # (*, 1, n): entries left of j multiply rows of x still zero
+        diagonal = op.Gather(u_row, at, axis=-1)
+        x_j = op.Div(op.Sub(op.Gather(c, at, axis=-2), op.MatMul(u_row, x)), diagonal)
+        x = op.Where(op.Equal(rows, j), x_j, x)
+    if op.Cast(op.Constant(value_int=left), to=9):
+        out = op.Identity(x)
+    else:
+        out = op.Einsum(x, equation="...ij->...ji")
+    if vector:
+        result = op.Squeeze(out, last)
+    else:
+        result = op.Identity(out)
+    return result
 
 
 @linalg_solve.samples
