@@ -368,7 +368,7 @@ class OpChecker:
             raise NotApplicable("the op has no portable body (@op.onnx_function)")
         wide = _has_bfloat16(case)
         model = runners.node_model(self.op, case, self.output_types(case), fill_defaults=True,
-                                   function=runners.function_proto(self.op), widen_bfloat16=wide)
+                                   functions=runners.function_protos(self.op), widen_bfloat16=wide)
         try:
             outs = runners.run_plain_onnxruntime(self.op, case, model, widen_bfloat16=wide)
             if wide:

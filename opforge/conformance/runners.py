@@ -117,7 +117,7 @@ def node_model(
     omit_attrs: tuple[str, ...] = (),
     input_dtype: tuple[str, str] | None = None,
     identity_outputs: bool = False,
-    function: onnx.FunctionProto | None = None,
+    functions: list[onnx.FunctionProto] | None = None,
     widen_bfloat16: bool = False,
 ) -> onnx.ModelProto:
     """A model of one ``op`` node fed by ``case``.
@@ -173,9 +173,9 @@ def node_model(
                                                     helper.make_opsetid(op.domain, op.version)],
                               producer_name="opforge.conformance")
     model.ir_version = 10
-    if function is not None:
+    imported = {o.domain for o in model.opset_import}
+    for function in functions or ():
         model.functions.append(function)
-        imported = {o.domain for o in model.opset_import}
         for opset in function.opset_import:
             if opset.domain not in imported:
                 model.opset_import.append(helper.make_opsetid(opset.domain, opset.version))
@@ -198,12 +198,11 @@ def narrow_back(outs: list[np.ndarray], output_types: list[tuple[str, int | None
     return [o.astype(numpy_dtype("bfloat16")) if t[0] == "bfloat16" else o for o, t in zip(outs, output_types)]
 
 
-def function_proto(op: OpDef) -> onnx.FunctionProto:
-    """The op's portable body as a FunctionProto named after the op (domain, op type)."""
-    proto = op.function_body.to_function_proto()
-    proto.domain = op.domain
-    proto.name = op.op_type
-    return proto
+def function_protos(op: OpDef) -> list[onnx.FunctionProto]:
+    """The op's portable body, named after the op, and the functions it calls: as export attaches them."""
+    from ..portable import function_protos as portable_functions
+
+    return portable_functions(op, ONNX_OPSET)
 
 
 # -- runtimes ------------------------------------------------------------------------------------
