@@ -14,6 +14,7 @@ from ..api import op as declare
 from ..types import Sample, TensorSpec
 from . import _aten
 from ._common import broadcast_dims, same_dim
+from ._linalg import solve_square
 
 _FLOATS = ["float32", "float64"]
 
@@ -86,9 +87,7 @@ def _well_conditioned(rng: np.random.Generator, shape: tuple, dtype: Any) -> np.
 
 @linalg_solve.onnx_function
 def _(A, B, left: int = 1):  # noqa: ANN001, ANN202, N803
-    # Gaussian elimination with partial pivoting (LAPACK getrf's rule: the first row of largest magnitude
-    # at or below the diagonal) on [A | B], then back substitution; X A = B runs as A^T X^T = B^T.
-    # A singular A gives inf/NaN where torch raises
+    # _linalg.solve_square on broadcast batches; X A = B runs as A^T X^T = B^T
     last = op.Constant(value_ints=[-1])
     rank_a = op.Size(op.Shape(A))
     rank_b = op.Size(op.Shape(B))
@@ -114,32 +113,7 @@ def _(A, B, left: int = 1):  # noqa: ANN001, ANN202, N803
     two = op.Constant(value_ints=[1, 1])
     a = op.Expand(a, op.Concat(op.Shape(b, end=-2), two, axis=0))
     b = op.Expand(b, op.Concat(op.Shape(a, end=-2), two, axis=0))
-    n = op.Squeeze(op.Shape(a, start=-1))
-    rows = op.Unsqueeze(op.Range(op.Constant(value_int=0), n, op.Constant(value_int=1)), last)
-    m = op.Concat(a, b, axis=-1)
-    for j in range(n):
-        column = op.Gather(m, j, axis=-1)
-        magnitude = op.Where(op.Less(op.Squeeze(rows, last), j), op.CastLike(op.Constant(value_int=-1), m),
-                             op.Abs(column))
-        p = op.Unsqueeze(op.ArgMax(magnitude, axis=-1, keepdims=1), last)  # (*, 1, 1)
-        here = op.Unsqueeze(op.Gather(m, j, axis=-2), op.Constant(value_ints=[-2]))
-        pivot_row = op.GatherElements(m, op.Expand(p, op.Shape(here)), axis=-2)
-        m = op.Where(op.Equal(rows, j), pivot_row, op.Where(op.Equal(rows, p), here, m))
-        pivot = op.Gather(pivot_row, op.Unsqueeze(j, op.Constant(value_ints=[0])), axis=-1)
-        factor = op.Div(op.Gather(m, op.Unsqueeze(j, op.Constant(value_ints=[0])), axis=-1), pivot)
-        factor = op.Where(op.Greater(rows, j), factor, op.CastLike(op.Constant(value_int=0), m))
-        m = op.Sub(m, op.Mul(factor, pivot_row))
-    u = op.Slice(m, op.Constant(value_ints=[0]), op.Unsqueeze(n, op.Constant(value_ints=[0])), last)
-    c = op.Slice(m, op.Unsqueeze(n, op.Constant(value_ints=[0])), op.Constant(value_ints=[9223372036854775807]),
-                 last)
-    x = op.Expand(op.CastLike(op.Constant(value_int=0), m), op.Shape(c))
-    for s in range(n):
-        j = op.Sub(op.Sub(n, s), op.Constant(value_int=1))
-        at = op.Unsqueeze(j, op.Constant(value_ints=[0]))
-        u_row = op.Gather(u, at, axis=-2)  # (*, 1, n): entries left of j multiply rows of x still zero
-        diagonal = op.Gather(u_row, at, axis=-1)
-        x_j = op.Div(op.Sub(op.Gather(c, at, axis=-2), op.MatMul(u_row, x)), diagonal)
-        x = op.Where(op.Equal(rows, j), x_j, x)
+    x = solve_square(a, b)
     if op.Cast(op.Constant(value_int=left), to=9):
         out = op.Identity(x)
     else:
