@@ -370,3 +370,23 @@ def test_bfloat16_dtype_roundtrip_helpers():
     assert opforge.types.dtype_name(TensorProto.DOUBLE) == "float64"
     with pytest.raises(TypeError, match="unsupported dtype"):
         opforge.types.dtype_name("float8")
+
+
+def test_kernel_output_shape_that_contradicts_infer_is_a_clear_error():
+    @opforge.op(f"{DOMAIN}::WrongShape")
+    def wrong_shape(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @wrong_shape.infer
+    def _(x):
+        return opforge.TensorSpec(x.shape, x.dtype)
+
+    @wrong_shape.kernel("cpu")
+    def _(x):
+        return (x * 2).reshape(-1)  # flattens: rank 1 where @infer promised rank 2
+
+    model = one_node("WrongShape", [("x", TensorProto.FLOAT, ["n", 3])], [("y", TensorProto.FLOAT)])
+    session = opforge.InferenceSession(model)
+    with pytest.raises(ValueError, match=r"output 0 \('output'\) of the kernel has shape \(6,\), but the model "
+                                         r"expects \('\?', 3\)"):
+        session.run(None, {"x": np.ones((2, 3), np.float32)})

@@ -7,7 +7,8 @@ domain they registered. The bridge owns all of these:
 
 * each session runs a private rewrite of the model: every opforge node becomes a node of a
   *variant* op, specialised to its input dtypes, its optional-input presence and its variadic
-  arity, with one JSON string attribute that carries the attribute values exactly;
+  arity, with one JSON string attribute that carries the attribute values exactly (and the
+  output shapes the model expects, which each result is checked against);
 * float16/bfloat16 travel as float32 through Cast nodes (lossless) and are handed to the
   kernel in their own dtype;
 * variants are created in a fresh domain per batch, so no live session's domain ever grows;
@@ -85,13 +86,27 @@ class Variant:
         self.obj_id = 0
         self.op_type = ""
         self.domain = ""
-        self._attrs: dict[str, dict[str, Any]] = {}
+        self._decoded: dict[str, tuple[dict[str, Any], list]] = {}
 
-    def attrs(self, encoded: str) -> dict[str, Any]:
-        cached = self._attrs.get(encoded)
+    def decode(self, encoded: str) -> tuple[dict[str, Any], list]:
+        """The node's attribute values and the output shapes its model expects (None: unknown)."""
+        cached = self._decoded.get(encoded)
         if cached is None:
-            cached = self._attrs[encoded] = json.loads(encoded)
+            payload = json.loads(encoded)
+            cached = self._decoded[encoded] = (payload["attrs"], payload["shapes"])
         return cached
+
+    def check_shapes(self, results: list[np.ndarray], shapes: list) -> None:
+        """A kernel output whose rank or static dims contradict the model (its @infer) is an error, not a
+        silently different tensor downstream."""
+        for index, (array, expected) in enumerate(zip(results, shapes)):
+            if expected is None:
+                continue
+            if array.ndim != len(expected) or any(isinstance(e, int) and e != d for e, d in zip(expected, array.shape)):
+                shown = tuple("?" if e is None else e for e in expected)
+                raise ValueError(f"{self.opdef.name}: output {index} ({self.opdef.outputs[index].name!r}) of the kernel "
+                                 f"has shape {array.shape}, but the model expects {shown} (from @infer or the "
+                                 "graph's value_info); fix the kernel or the op's @infer")
 
     def __call__(self, inputs: list[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
         if self._narrow_inputs:
@@ -134,7 +149,9 @@ def _hook(obj_id: int, inputs: list[np.ndarray], attrs: dict[str, str]) -> tuple
     if variant is None:
         return _stock_hook(obj_id, inputs, attrs)
     try:
-        outs = variant(inputs, variant.attrs(attrs[ATTRIBUTE]))
+        attr_values, shapes = variant.decode(attrs[ATTRIBUTE])
+        outs = variant(inputs, attr_values)
+        variant.check_shapes(outs, shapes)
     except BaseException as exc:  # noqa: BLE001 - anything escaping here aborts the process
         ctx = current_context()
         if ctx is not None:
@@ -217,7 +234,7 @@ def publish(batch: list[Variant]) -> None:
 
 
 def rewrite_node(node: onnx.NodeProto, variant: Variant, inputs: list[str], attrs: dict[str, Any],
-                 counter: Callable[[], int]) -> list[onnx.NodeProto]:
+                 shapes: list, counter: Callable[[], int]) -> list[onnx.NodeProto]:
     """The node (plus Casts for 16-bit floats) that replaces ``node`` in the session's model."""
     nodes = []
     variant_inputs = []
@@ -237,7 +254,7 @@ def rewrite_node(node: onnx.NodeProto, variant: Variant, inputs: list[str], attr
             variant_outputs.append(narrow)
         else:
             variant_outputs.append(name or f"__opforge_unused_{counter()}")
-    encoded = json.dumps(attrs, allow_nan=True, sort_keys=True)
+    encoded = json.dumps({"attrs": attrs, "shapes": shapes}, allow_nan=True, sort_keys=True)
     nodes.append(helper.make_node(variant.op_type, variant_inputs, variant_outputs, name=node.name,
                                   domain=variant.domain, **{ATTRIBUTE: encoded}))
     return nodes + casts_after

@@ -129,7 +129,14 @@ class _Rewriter:
         except MissingKernelError as exc:
             raise MissingKernelError(f"{where}: {exc}") from None
         self.used.append((node, variant))
-        return variant, present, attrs
+        return variant, present, attrs, [self.expected_shape(name) for name in node.output]
+
+    def expected_shape(self, name: str) -> list | None:
+        """The output's dims as the model declares them: ints, None for symbolic/unknown; None if no rank."""
+        spec = type_proto_to_spec(self.types.get(name)) if name else None
+        if spec is None or spec.shape is None:
+            return None
+        return [d if isinstance(d, int) else None for d in spec.shape]
 
 
 def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool = False
@@ -179,8 +186,8 @@ def _rebuild(graph: onnx.GraphProto, plans: Any, counter: Any) -> None:
         if plan is None:
             nodes.append(node)
         else:
-            variant, present, attrs = plan
-            nodes.extend(bridge.rewrite_node(node, variant, present, attrs, counter))
+            variant, present, attrs, shapes = plan
+            nodes.extend(bridge.rewrite_node(node, variant, present, attrs, shapes, counter))
     new = [onnx.NodeProto() for _ in nodes]
     for target, source in zip(new, nodes):
         target.CopyFrom(source)
