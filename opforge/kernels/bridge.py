@@ -83,30 +83,43 @@ class Variant:
         self._narrow_inputs = any(self.in_widened)
         self._plain_inputs = all(not spec.variadic for spec in opdef.inputs) and all(c == 1 for c in layout)
         self._ready = [numpy_dtype(d) if numpy_dtype(d) == t else None for d, t in zip(out_dtypes, self.out_transit)]
+        # the hook's direct path: inputs as they come, one output that needs no conversion
+        self.direct = not self._narrow_inputs and self._plain_inputs and len(out_dtypes) == 1 and self._ready[0] is not None
+        self.ready = self._ready[0]
         self.obj_id = 0
         self.op_type = ""
         self.domain = ""
-        self._decoded: dict[str, tuple[dict[str, Any], list]] = {}
+        self._decoded: dict[str, tuple[dict[str, Any], list | None]] = {}
 
-    def decode(self, encoded: str) -> tuple[dict[str, Any], list]:
-        """The node's attribute values and the output shapes its model expects (None: unknown)."""
+    def decode(self, encoded: str) -> tuple[dict[str, Any], list | None]:
+        """The node's attribute values, and what to check of its outputs: per output with a known rank,
+        (index, rank, ((axis, static dim), ...)); None when the model says nothing about them."""
         cached = self._decoded.get(encoded)
         if cached is None:
             payload = json.loads(encoded)
-            cached = self._decoded[encoded] = (payload["attrs"], payload["shapes"])
+            checks = [(index, len(shape), tuple((axis, d) for axis, d in enumerate(shape) if isinstance(d, int)))
+                      for index, shape in enumerate(payload["shapes"]) if shape is not None]
+            cached = self._decoded[encoded] = (payload["attrs"], checks or None)
         return cached
 
-    def check_shapes(self, results: list[np.ndarray], shapes: list) -> None:
+    def check_shapes(self, results: list[np.ndarray], checks: list) -> None:
         """A kernel output whose rank or static dims contradict the model (its @infer) is an error, not a
-        silently different tensor downstream."""
-        for index, (array, expected) in enumerate(zip(results, shapes)):
-            if expected is None:
-                continue
-            if array.ndim != len(expected) or any(isinstance(e, int) and e != d for e, d in zip(expected, array.shape)):
-                shown = tuple("?" if e is None else e for e in expected)
-                raise ValueError(f"{self.opdef.name}: output {index} ({self.opdef.outputs[index].name!r}) of the kernel "
-                                 f"has shape {array.shape}, but the model expects {shown} (from @infer or the "
-                                 "graph's value_info); fix the kernel or the op's @infer")
+        silently different tensor downstream. (Plain loops: this runs on every call.)"""
+        for index, rank, static in checks:
+            shape = results[index].shape
+            if len(shape) != rank:
+                self._shape_error(index, shape, rank, static)
+            for axis, d in static:
+                if shape[axis] != d:
+                    self._shape_error(index, shape, rank, static)
+
+    def _shape_error(self, index: int, shape: tuple, rank: int, static: tuple) -> None:
+        expected: list[Any] = ["?"] * rank
+        for axis, d in static:
+            expected[axis] = d
+        raise ValueError(f"{self.opdef.name}: output {index} ({self.opdef.outputs[index].name!r}) of the kernel "
+                         f"has shape {shape}, but the model expects {tuple(expected)} (from @infer or the "
+                         "graph's value_info); fix the kernel or the op's @infer")
 
     def __call__(self, inputs: list[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
         if self._narrow_inputs:
@@ -125,7 +138,10 @@ class Variant:
                 else:
                     args.append(arrays[position] if count else None)
                 position += count
-        out = self.kernel(*args, **attrs)
+        return self.finish(self.kernel(*args, **attrs))
+
+    def finish(self, out: Any) -> list[np.ndarray]:
+        """The kernel's return value as the list of arrays the bridge hands over (checked, converted)."""
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(outs) != len(self.out_dtypes):
             raise ValueError(f"{self.opdef.name}: the kernel returned {len(outs)} output(s), the op declares "
@@ -149,9 +165,17 @@ def _hook(obj_id: int, inputs: list[np.ndarray], attrs: dict[str, str]) -> tuple
     if variant is None:
         return _stock_hook(obj_id, inputs, attrs)
     try:
-        attr_values, shapes = variant.decode(attrs[ATTRIBUTE])
-        outs = variant(inputs, attr_values)
-        variant.check_shapes(outs, shapes)
+        attr_values, checks = variant.decode(attrs[ATTRIBUTE])
+        if variant.direct:  # the common case, inlined: every microsecond here is per node and per run
+            out = variant.kernel(*inputs, **attr_values)
+            if type(out) is np.ndarray and out.dtype == variant.ready and out.flags.c_contiguous:
+                outs = [out]
+            else:
+                outs = variant.finish(out)
+        else:
+            outs = variant(inputs, attr_values)
+        if checks is not None:
+            variant.check_shapes(outs, checks)
     except BaseException as exc:  # noqa: BLE001 - anything escaping here aborts the process
         ctx = current_context()
         if ctx is not None:
