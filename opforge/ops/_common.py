@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from onnxscript.values import Opset
+
 from ..types import TensorSpec
+
+# the domain of onnxscript functions that several portable bodies call; export attaches them beside the bodies
+BODY_LIB = Opset("opforge.contrib.lib", 1)
 
 
 def same_dim(a: Any, b: Any) -> bool:

@@ -7,12 +7,9 @@ from typing import Any
 import numpy as np
 from onnxscript import opset18 as op
 from onnxscript import script
-from onnxscript.values import Opset
 
 from . import _aten
-
-# onnxscript functions that several portable bodies call; export attaches them beside the bodies
-BODY_LIB = Opset("opforge.contrib.lib", 1)
+from ._common import BODY_LIB
 
 
 def well_conditioned(rng: np.random.Generator, shape: tuple, dtype: Any) -> np.ndarray:

@@ -15,8 +15,10 @@ import math
 from typing import Any
 
 import numpy as np
+from onnxscript import opset18 as op
+from onnxscript import script
 
-from ._common import normalize_dim
+from ._common import BODY_LIB, normalize_dim
 
 
 def _gt_or_nan(a: float, b: float) -> bool:
@@ -162,3 +164,46 @@ def tie_samples(rng: np.random.Generator) -> Any:
     yield Sample(nan).named("nan")
     yield Sample(np.array([[np.inf, -np.inf, 0, np.inf, -np.inf, 1]], np.float32)).named("inf")
     yield Sample(rng.standard_normal((3, 7)).astype(np.float16)).named("float16")
+
+
+@script(BODY_LIB, default_opset=op)
+def median_select(x, dim: int, keepdim: int, ignore_nan: int):  # noqa: ANN001, ANN201
+    """Portable body of Median (ignore_nan=0) and NanMedian (ignore_nan=1): a stable sort (TopK, sorted,
+    lower index first among ties) keyed on the value with NaN as +inf, then a second stable TopK on
+    "is NaN" that moves NaNs last: the (value, index) order of :func:`median`. Median: a NaN in a slice
+    is the median, at the first NaN (ArgMax); NanMedian: rank (n - nans - 1) // 2, 0 for an all-NaN
+    slice. A 0-d x runs as shape (1)."""
+    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
+        xs = op.Reshape(x, op.Constant(value_ints=[1]))
+    else:
+        xs = op.Identity(x)
+    axis = op.Unsqueeze(op.Constant(value_int=dim), op.Constant(value_ints=[0]))
+    n = op.Gather(op.Shape(xs), axis)
+    isnan = op.Not(op.Equal(xs, xs))
+    key = op.Where(isnan, op.CastLike(op.Constant(value_float=float("inf")), xs), xs)
+    _v, order = op.TopK(key, n, axis=dim, largest=0, sorted=1)
+    nan_flag = op.Cast(isnan, to=1)
+    _f, nan_last = op.TopK(op.GatherElements(nan_flag, order, axis=dim), n, axis=dim, largest=0, sorted=1)
+    order = op.GatherElements(order, nan_last, axis=dim)
+    nans = op.ReduceSum(op.Cast(isnan, to=7), axis, keepdims=1)
+    zero = op.Constant(value_int=0)
+    if op.Cast(op.Constant(value_int=ignore_nan), to=9):
+        kept = op.Sub(n, nans)
+        k = op.Where(op.Greater(kept, zero), op.Div(op.Sub(kept, op.Constant(value_int=1)), op.Constant(value_int=2)),
+                     op.Expand(zero, op.Shape(kept)))
+        index = op.GatherElements(order, k, axis=dim)
+    else:
+        k = op.Expand(op.Div(op.Sub(n, op.Constant(value_ints=[1])), op.Constant(value_ints=[2])), op.Shape(nans))
+        first_nan = op.ArgMax(nan_flag, axis=dim, keepdims=1)
+        index = op.Where(op.Greater(nans, zero), first_nan, op.GatherElements(order, k, axis=dim))
+    values = op.GatherElements(xs, index, axis=dim)
+    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
+        out_values = op.Reshape(values, op.Shape(x))
+        out_index = op.Reshape(index, op.Shape(x))
+    elif op.Cast(op.Constant(value_int=keepdim), to=9):
+        out_values = op.Identity(values)
+        out_index = op.Identity(index)
+    else:
+        out_values = op.Squeeze(values, axis)
+        out_index = op.Squeeze(index, axis)
+    return out_values, out_index

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
 from . import _aten, _order_stats
+from ._order_stats import median_select
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
 
@@ -41,37 +41,8 @@ def _(x: TensorSpec, *, dim: int, keepdim: bool) -> tuple[TensorSpec, TensorSpec
 
 @nanmedian.onnx_function
 def _(x, dim: int, keepdim: int = 0):  # noqa: ANN001, ANN202
-    # a stable sort (TopK, sorted, lower index first among ties) keyed on the value with NaN as +inf, then
-    # a second stable TopK on "is NaN" that moves NaNs last: the (value, index) order of _order_stats.median;
-    # rank (n - nans - 1) // 2 of that order, 0 for an all-NaN slice; a 0-d x runs as shape (1)
-    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
-        xs = op.Reshape(x, op.Constant(value_ints=[1]))
-    else:
-        xs = op.Identity(x)
-    axis = op.Unsqueeze(op.Constant(value_int=dim), op.Constant(value_ints=[0]))
-    n = op.Gather(op.Shape(xs), axis)
-    isnan = op.Not(op.Equal(xs, xs))
-    key = op.Where(isnan, op.CastLike(op.Constant(value_float=float("inf")), xs), xs)
-    _v, order = op.TopK(key, n, axis=dim, largest=0, sorted=1)
-    nan_flag = op.Cast(isnan, to=1)
-    _f, nan_last = op.TopK(op.GatherElements(nan_flag, order, axis=dim), n, axis=dim, largest=0, sorted=1)
-    order = op.GatherElements(order, nan_last, axis=dim)
-    kept = op.Sub(n, op.ReduceSum(op.Cast(isnan, to=7), axis, keepdims=1))
-    zero = op.Constant(value_int=0)
-    k = op.Where(op.Greater(kept, zero), op.Div(op.Sub(kept, op.Constant(value_int=1)), op.Constant(value_int=2)),
-                 op.Expand(zero, op.Shape(kept)))
-    index = op.GatherElements(order, k, axis=dim)
-    values = op.GatherElements(xs, index, axis=dim)
-    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
-        out_values = op.Reshape(values, op.Shape(x))
-        out_index = op.Reshape(index, op.Shape(x))
-    elif op.Cast(op.Constant(value_int=keepdim), to=9):
-        out_values = op.Identity(values)
-        out_index = op.Identity(index)
-    else:
-        out_values = op.Squeeze(values, axis)
-        out_index = op.Squeeze(index, axis)
-    return out_values, out_index
+    values, index = median_select(x, dim=dim, keepdim=keepdim, ignore_nan=1)
+    return values, index
 
 
 @nanmedian.samples
