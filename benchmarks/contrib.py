@@ -9,10 +9,6 @@ Ratios are ONNX Runtime time / eager torch time (lower is better; 1.0 = as fast 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import onnx
@@ -22,6 +18,8 @@ from onnx import helper
 
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops
+from opforge._timing import median_seconds
+from opforge.portable import attach_functions
 from opforge.schemas import attribute_proto
 from opforge.types import onnx_dtype
 
@@ -64,21 +62,9 @@ def _model(op: opforge.OpDef, inputs: tuple, attrs: dict, portable: bool) -> onn
                                                    for n, x in zip(names, inputs, strict=True)],
                               [helper.make_value_info(o, onnx.TypeProto()) for o in outs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(op.domain, 1)])
-    if portable:
-        body = op.function_body.to_function_proto()
-        body.domain, body.name = op.domain, op.op_type
-        model.functions.append(body)
+    if portable:  # the body and the functions it calls, as opforge.export attaches them
+        model = attach_functions(model)
     return model
-
-
-def _time(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = opforge.InferenceSession(_model(op, inputs, attrs, False), options)
-        kernel_t = _time(lambda s=session, f=feed: s.run(None, f), ns.repeat)
+        kernel_t = median_seconds(lambda s=session, f=feed: s.run(None, f), ns.repeat)
         portable_t = None
         if op.function_body is not None:
             plain = ort.InferenceSession(_model(op, inputs, attrs, True).SerializeToString(), options,
                                          providers=["CPUExecutionProvider"])
-            portable_t = _time(lambda s=plain, f=feed: s.run(None, f), ns.repeat)
+            portable_t = median_seconds(lambda s=plain, f=feed: s.run(None, f), ns.repeat)
         tensors = [torch.from_numpy(x) for x in inputs]
         with torch.no_grad():
-            eager_t = _time(lambda o=op, t=tensors, a=attrs: o.reference(*t, **a), ns.repeat)
+            eager_t = median_seconds(lambda o=op, t=tensors, a=attrs: o.reference(*t, **a), ns.repeat)
         shapes = " ".join("x".join(map(str, x.shape)) for x in inputs)
         rows.append((name, shapes, eager_t, kernel_t, portable_t))
     header = f"{'op':<14} {'inputs':<34} {'eager ms':>9} {'ORT kernel ms':>13} {'ratio':>6} {'portable ms':>11} {'ratio':>6}"

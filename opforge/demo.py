@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ import torch
 from onnxscript import opset18 as op
 
 import opforge
+from opforge._timing import median_seconds
 
 DOMAIN = "opforge.demo"
 
@@ -122,16 +122,6 @@ class DemoResult:
         return all(r.ok for r in self.rows)
 
 
-def _median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def _within_tolerance(expected: np.ndarray, actual: np.ndarray) -> bool:
     try:
         opforge.assert_close(expected, actual, "demo")
@@ -191,8 +181,8 @@ def run_demo(out_dir: str | os.PathLike | None = None, batch_sizes: Sequence[int
             def ort(x: np.ndarray = x) -> None:
                 session.run(None, {name: x})
 
-            eager_ms = _median_ms(eager, repeat)
-            ort_ms = _median_ms(ort, repeat)
+            eager_ms = median_seconds(eager, repeat) * 1e3
+            ort_ms = median_seconds(ort, repeat) * 1e3
             rows.append(DemoRow(batch, diff, _within_tolerance(expected, actual), eager_ms, ort_ms))
         return DemoResult(path if out_dir is not None else Path("(temporary)") / path.name, export_s, rows, custom)
 
