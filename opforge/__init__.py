@@ -8,6 +8,7 @@ pure-ONNX function body, and conformance samples.
 # the contrib library: declaring its ops also teaches opforge.export the aten calls they fix
 from . import ops as ops
 from ._validate import DeclarationError as DeclarationError
+from .api import ExportSummaryWarning as ExportSummaryWarning
 from .api import VerificationError as VerificationError
 from .api import assert_close as assert_close
 from .api import export as export
@@ -38,6 +39,7 @@ __all__ = [
     "DeclarationError",
     "DynamicDimError",
     "ExportError",
+    "ExportSummaryWarning",
     "InferenceSession",
     "MissingKernelError",
     "OpDef",

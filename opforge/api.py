@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -11,6 +12,7 @@ import onnx
 
 from . import exporters, schemas
 from . import opdef as registry
+from .exporters import summary
 from .kernels import InferenceSession
 from .opdef import OpDef
 from .types import dtype_name
@@ -66,6 +68,10 @@ def op(
         return registry.register(opdef)
 
     return decorate
+
+
+class ExportSummaryWarning(UserWarning):
+    """``opforge.export`` did more than translate (fallback nodes, graph breaks): what, where, and the fix."""
 
 
 class VerificationError(AssertionError):
@@ -132,7 +138,12 @@ def export(
     import torch
 
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
-    proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, **torch_onnx_kwargs)
+    with summary.collecting() as notes:
+        proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, **torch_onnx_kwargs)
+    if notes:  # never silent: what opforge did beyond plain translation is said and kept in the file
+        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
+                                            summary.METADATA_KEY: summary.to_metadata(notes)})
+        warnings.warn(ExportSummaryWarning(summary.format_text(notes)), stacklevel=2)
     from .portable import attach_functions, make_portable
 
     proto = make_portable(proto, inline=inline) if portable else attach_functions(proto, strict=False)

@@ -82,6 +82,9 @@ class OpDef:
         self.order_free = order_free
         self.signature = inspect.signature(fn)
         self.inputs, self.attributes, self.outputs = self._parse(fn, dtypes, outputs)
+        # self.inputs is in ONNX order (the schema's); kernels, infer and the reference take their
+        # inputs in the Python signature's order: python_order[k] is the ONNX index of Python input k
+        self.python_order: tuple[int, ...] = tuple(range(len(self.inputs)))
         self.kernels: dict[str, Callable] = {}
         self.infer_fn: Callable | None = None
         self.samples_fn: Callable | None = None
@@ -210,6 +213,10 @@ class OpDef:
         return attach if fn is None else attach(fn)
 
     # -- use ---------------------------------------------------------------------------------
+
+    def python_inputs(self, onnx_values: list[Any]) -> list[Any]:
+        """Per-input values in ONNX order -> positional arguments for a kernel, ``infer`` or the reference."""
+        return [onnx_values[index] for index in self.python_order]
 
     def bind(self, args: tuple, kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
         """Split a call into (inputs in order, attributes with defaults filled in)."""
