@@ -27,7 +27,7 @@ def normalise(opdef: OpDef, result: Any) -> list[TensorSpec]:
 def output_specs(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[TensorSpec]:
     """``inputs`` holds a TensorSpec per input (None when absent, a list for a variadic one)."""
     if opdef.infer_fn is not None:
-        return normalise(opdef, opdef.infer_fn(*inputs, **attrs))
+        return normalise(opdef, opdef.infer_fn(*opdef.python_inputs(inputs), **attrs))
     return _from_reference(opdef, inputs, attrs)
 
 
@@ -60,7 +60,7 @@ def _from_reference(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> l
         with FakeTensorMode(allow_non_fake_inputs=False):
             args = [None if s is None else [concrete(t) for t in s] if isinstance(s, list) else concrete(s)
                     for s in inputs]
-            out = opdef.reference(*args, **attrs)
+            out = opdef.reference(*opdef.python_inputs(args), **attrs)
     except StopIteration:
         raise InferError(f"{opdef.name}: too many symbolic dims to derive output specs; add @{opdef.op_type}.infer") from None
     except Exception as exc:

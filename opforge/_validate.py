@@ -13,7 +13,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from .types import ALL_DTYPES, FLOAT_DTYPES, dtype_name
+from .types import ALL_DTYPES, dtype_name
 
 _NAME = re.compile(r"^(?P<domain>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)::(?P<op>[A-Za-z_][A-Za-z0-9_]*)$")
 RESERVED_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "aten", "prim", "onnx"}
@@ -152,7 +152,8 @@ def parse_dtypes(qualname: str, names: set[str], dtypes: dict[str, Any] | None) 
 
 
 def default_dtypes(role: str) -> tuple[str, ...]:
-    return FLOAT_DTYPES if role == "input" else ALL_DTYPES
+    """Like a torch op, an input or output takes every tensor dtype unless ``dtypes=`` narrows it."""
+    return ALL_DTYPES
 
 
 def check_attached(qualname: str, role: str, fn: Callable, inputs: list[str], attributes: list[str]) -> None:

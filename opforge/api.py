@@ -40,8 +40,8 @@ def op(
     Args:
         name (str): ``"domain::OpType"``; the domain may hold dots.
         version (int): the op's since-version; versions of one op live side by side.
-        dtypes (dict[str, list]): allowed dtypes per input or output name (default: inputs
-            take float32/float64/float16/bfloat16, outputs any dtype).
+        dtypes (dict[str, list]): allowed dtypes per input or output name (default: every
+            tensor dtype, as for a torch op; narrow it where the op needs to).
         outputs (list[str]): output names (default ``output`` or ``output_0``, ``output_1``...).
         doc (str): schema doc (default: the reference's docstring).
         serves (Iterable[str]): torch functions this op stands in for (documentation).

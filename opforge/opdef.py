@@ -81,10 +81,11 @@ class OpDef:
         self.serves = tuple(serves)
         self.order_free = order_free
         self.signature = inspect.signature(fn)
-        self.inputs, self.attributes, self.outputs = self._parse(fn, dtypes, outputs)
-        # self.inputs is in ONNX order (the schema's); kernels, infer and the reference take their
-        # inputs in the Python signature's order: python_order[k] is the ONNX index of Python input k
-        self.python_order: tuple[int, ...] = tuple(range(len(self.inputs)))
+        # self.inputs is in ONNX order (the schema's: a variadic input last); kernels, infer and the
+        # reference take their inputs in the Python signature's order: python_order[k] is the ONNX
+        # index of Python input k (see python_inputs)
+        self.python_order: tuple[int, ...]
+        self.inputs, self.attributes, self.outputs, self.python_order = self._parse(fn, dtypes, outputs)
         self.kernels: dict[str, Callable] = {}
         self.infer_fn: Callable | None = None
         self.samples_fn: Callable | None = None
@@ -110,10 +111,8 @@ class OpDef:
                     raise _validate.error(qualname, f"input {param.name!r} may not have a default other than None "
                                           "(only optional inputs, torch.Tensor | None = None)")
                 if kind == "variadic" and any(k == "variadic" for _, k in inputs):
-                    raise _validate.error(qualname, f"input {param.name!r}: only one variadic input is allowed")
-                if inputs and inputs[-1][1] == "variadic":
-                    raise _validate.error(qualname, f"input {param.name!r} follows the variadic input "
-                                          f"{inputs[-1][0]!r}; ONNX allows a variadic input only last")
+                    raise _validate.error(qualname, f"input {param.name!r}: only one variadic input is allowed "
+                                          "(ONNX has room for one, last); pass the others as separate inputs")
                 inputs.append((param.name, kind))
             else:
                 required = param.default is param.empty
@@ -132,9 +131,13 @@ class OpDef:
         if len(names) != len(inputs) + n_out:
             raise _validate.error(qualname, "input and output names must be distinct")
         declared = _validate.parse_dtypes(qualname, names, dtypes)
-        input_defs = [InputDef(n, k, declared.get(n, _validate.default_dtypes("input"))) for n, k in inputs]  # type: ignore[arg-type]
+        # ONNX allows a variadic input only last; Python wants defaulted (optional) inputs after it.
+        # The schema takes the inputs in Python order with the variadic one moved last.
+        onnx_inputs = sorted(inputs, key=lambda item: item[1] == "variadic")
+        input_defs = [InputDef(n, k, declared.get(n, _validate.default_dtypes("input"))) for n, k in onnx_inputs]  # type: ignore[arg-type]
         output_defs = [OutputDef(n, declared.get(n, _validate.default_dtypes("output"))) for n in output_names]
-        return input_defs, attributes, output_defs
+        python_order = tuple(onnx_inputs.index(item) for item in inputs)
+        return input_defs, attributes, output_defs, python_order
 
     @property
     def qualname(self) -> str:
@@ -143,6 +146,11 @@ class OpDef:
     @property
     def input_names(self) -> list[str]:
         return [i.name for i in self.inputs]
+
+    @property
+    def python_input_names(self) -> list[str]:
+        """Input names in the reference's (Python) order, the order kernels and ``infer`` take them."""
+        return [self.inputs[index].name for index in self.python_order]
 
     @property
     def attribute_names(self) -> list[str]:
@@ -155,14 +163,16 @@ class OpDef:
 
             kernel(x0, x1, ..., *, attr0, attr1, ...) -> array | tuple[array, ...]
 
-        Inputs arrive positionally (``None`` for an absent optional input, a list for a
-        variadic one); attributes as keywords, always all of them (defaults filled in).
+        Inputs arrive positionally, in the reference's parameter order (``None`` for an absent
+        optional input, a list for a variadic one); attributes as keywords, always all of them
+        (defaults filled in).
         """
         if device not in KERNEL_DEVICES:
             raise _validate.error(self.name, f"kernel device must be one of {KERNEL_DEVICES}, got {device!r}")
 
         def attach(kernel_fn: Callable) -> Callable:
-            _validate.check_attached(self.name, f"{device} kernel", kernel_fn, self.input_names, self.attribute_names)
+            _validate.check_attached(self.name, f"{device} kernel", kernel_fn, self.python_input_names,
+                                     self.attribute_names)
             self.kernels[device] = kernel_fn
             return kernel_fn
 
@@ -180,7 +190,7 @@ class OpDef:
         """
 
         def attach(infer_fn: Callable) -> Callable:
-            _validate.check_attached(self.name, "infer", infer_fn, self.input_names, self.attribute_names)
+            _validate.check_attached(self.name, "infer", infer_fn, self.python_input_names, self.attribute_names)
             self.infer_fn = infer_fn
             return infer_fn
 
@@ -219,7 +229,7 @@ class OpDef:
         return [onnx_values[index] for index in self.python_order]
 
     def bind(self, args: tuple, kwargs: dict) -> tuple[list[Any], dict[str, Any]]:
-        """Split a call into (inputs in order, attributes with defaults filled in)."""
+        """Split a call into (inputs in ONNX order, attributes with defaults filled in)."""
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:

@@ -20,7 +20,7 @@ import opforge
 DOMAIN = "opforge.test.core"
 
 
-@opforge.op(f"{DOMAIN}::ScaledSwish", version=1)
+@opforge.op(f"{DOMAIN}::ScaledSwish", version=1, dtypes={"x": ["float32", "float64", "float16", "bfloat16"]})
 def scaled_swish(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     """x * sigmoid(beta * x)"""
     return x * torch.sigmoid(beta * x)

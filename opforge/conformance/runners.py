@@ -211,7 +211,7 @@ def run_kernel(op: OpDef, case: Case, device: str = "cpu") -> list[np.ndarray]:
     from ..kernels import resolve
 
     kernel = resolve(op, device)
-    return [np.asarray(o) for o in as_list(kernel(*case.inputs, **filled_attrs(op, case.attrs)))]
+    return [np.asarray(o) for o in as_list(kernel(*op.python_inputs(case.inputs), **filled_attrs(op, case.attrs)))]
 
 
 def run_onnxruntime(op: OpDef, case: Case, model: onnx.ModelProto, device: str = "cpu",

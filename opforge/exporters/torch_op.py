@@ -78,7 +78,7 @@ def _make_fake(opdef: OpDef):
                     f"the data: declare them with @{opdef.reference.__name__}.infer (return None for a "
                     "data-dependent dim)."
                 ) from exc
-        specs = normalise(opdef, opdef.infer_fn(*[_spec_of(v) for v in inputs], **attrs))
+        specs = normalise(opdef, opdef.infer_fn(*opdef.python_inputs([_spec_of(v) for v in inputs]), **attrs))
         ctx = None
         outs = []
         for spec in specs:

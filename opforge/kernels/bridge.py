@@ -138,6 +138,7 @@ class Variant:
                 else:
                     args.append(arrays[position] if count else None)
                 position += count
+            args = self.opdef.python_inputs(args)
         return self.finish(self.kernel(*args, **attrs))
 
     def finish(self, out: Any) -> list[np.ndarray]:

@@ -217,7 +217,7 @@ def _call_cpu(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
             value = value.resolve_neg()
         return _from_torch(value)  # a view of the tensor's memory
 
-    out = opdef.kernels["cpu"](*_convert(opdef, inputs, to_numpy), **attrs)
+    out = opdef.kernels["cpu"](*opdef.python_inputs(_convert(opdef, inputs, to_numpy)), **attrs)
     results = []
     for index, value in enumerate(_outputs(opdef, out, "cpu")):
         array = np.asarray(value)
@@ -273,7 +273,7 @@ def _call_cuda(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
         return cupy.from_dlpack(value)  # shares the tensor's memory
 
     with _on_torch_stream(index):
-        out = opdef.kernels["cuda"](*_convert(opdef, inputs, to_cupy), **attrs)
+        out = opdef.kernels["cuda"](*opdef.python_inputs(_convert(opdef, inputs, to_cupy)), **attrs)
         results = []
         for position, value in enumerate(_outputs(opdef, out, "cuda")):
             if not isinstance(value, cupy.ndarray):

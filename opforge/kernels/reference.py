@@ -27,7 +27,7 @@ def reference_class(opdef: OpDef) -> type[OpRun]:
                 value = inputs[position] if position < len(inputs) else None
                 args.append(value)
                 position += 1
-        out = resolve(opdef, "cpu")(*args, **attrs)
+        out = resolve(opdef, "cpu")(*opdef.python_inputs(args), **attrs)
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
     return type(opdef.op_type, (OpRun,), {"op_domain": opdef.domain, "_run": _run,
