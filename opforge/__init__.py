@@ -7,6 +7,7 @@ pure-ONNX function body, and conformance samples.
 
 # the contrib library: declaring its ops also teaches opforge.export the aten calls they fix
 from . import ops as ops
+from ._infer import InferError as InferError
 from ._validate import DeclarationError as DeclarationError
 from .api import ExportSummaryWarning as ExportSummaryWarning
 from .api import VerificationError as VerificationError
@@ -15,6 +16,8 @@ from .api import export as export
 from .api import op as op
 from .exporters import DynamicDimError as DynamicDimError
 from .exporters import ExportError as ExportError
+from .exporters import TraceError as TraceError
+from .exporters import TraceWarning as TraceWarning
 from .kernels import InferenceSession as InferenceSession
 from .kernels import MissingKernelError as MissingKernelError
 from .kernels import reference_ops as reference_ops
@@ -40,11 +43,14 @@ __all__ = [
     "DynamicDimError",
     "ExportError",
     "ExportSummaryWarning",
+    "InferError",
     "InferenceSession",
     "MissingKernelError",
     "OpDef",
     "Sample",
     "TensorSpec",
+    "TraceError",
+    "TraceWarning",
     "VerificationError",
     "assert_close",
     "conformance",

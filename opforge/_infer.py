@@ -1,14 +1,22 @@
-"""Output specs of an op from its input specs: ``@infer`` if given, else the torch reference on fake tensors."""
+"""Output specs of an op from its input specs: ``@infer`` if given, else the torch reference on fake tensors.
+
+Without ``@infer`` the reference runs under torch's fake tensors with a symbolic size per symbolic
+or unknown input dim, so an output dim such as ``2 * batch`` stays symbolic (``"2*batch"``) instead
+of being baked in. A reference that reads its data (``.item()``, ``if`` on a tensor, a
+data-dependent loop) cannot run there: then, and only then, the op needs ``@infer``, and the error
+says so first, naming the op and the line of the reference.
+"""
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from .opdef import OpDef
-from .types import TensorSpec, torch_dtype
+from .types import SymDim, TensorSpec, torch_dtype
 
-# Stand-ins for symbolic/unknown dims when the reference runs on fake tensors: distinct primes that
-# real shapes rarely hit, so an output dim equal to one of them is mapped back to its symbol.
+# Hints for the symbolic sizes (torch evaluates size guards against them): distinct primes that real
+# shapes rarely hit, so a branch on a size takes its general path.
 _PLACEHOLDERS = (7919, 7927, 7933, 7937, 7949, 7951, 7963, 7993, 8009, 8011, 8017, 8039)
 
 
@@ -25,52 +33,121 @@ def normalise(opdef: OpDef, result: Any) -> list[TensorSpec]:
 
 
 def output_specs(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[TensorSpec]:
-    """``inputs`` holds a TensorSpec per input (None when absent, a list for a variadic one)."""
+    """``inputs`` holds a TensorSpec per input in ONNX order (None when absent, a list for a variadic one)."""
     if opdef.infer_fn is not None:
         return normalise(opdef, opdef.infer_fn(*opdef.python_inputs(inputs), **attrs))
     return _from_reference(opdef, inputs, attrs)
 
 
+def reference_line(opdef: OpDef, exc: BaseException) -> str:
+    """``file:line: code`` of the deepest frame of the op's reference in ``exc``'s traceback ("" if none)."""
+    code = getattr(opdef.reference, "__code__", None)
+    if code is None:
+        return ""
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == code.co_filename and frame.name == code.co_name:
+            found = f"{frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
+    return found
+
+
+def needs_infer_message(opdef: OpDef, exc: BaseException, when: str) -> str:
+    """One paragraph, opforge's own: which op, which line of its reference, and the fix (``@infer``)."""
+    where = reference_line(opdef, exc)
+    names = opdef.python_input_names
+    first = names[0] if names else None
+    return (
+        f"opforge: {when} needs the output shapes of {opdef.name}, and its torch reference "
+        f"{opdef.reference.__name__!r} cannot run on fake tensors"
+        + (f" at {where}" if where else "")
+        + f" ({type(exc).__name__}): its outputs or its control flow depend on the data. Declare the output "
+        f"specs with @{opdef.reference.__name__}.infer (return None for a data-dependent dim), e.g.\n"
+        f"    @{opdef.reference.__name__}.infer\n"
+        f"    def _({', '.join(names)}{', **attrs' if opdef.attributes else ''}):\n"
+        f"        return opforge.TensorSpec({first + '.shape' if first else '[...]'}, "
+        f"{first + '.dtype' if first else 'dtype'})\n"
+        "(torch's own error follows as the cause.)"
+    )
+
+
+def find_infer_error(exc: BaseException) -> InferError | None:
+    """The InferError somewhere in ``exc``'s cause/context chain (torch wraps it in its own errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, InferError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def raise_infer_first(exc: BaseException) -> None:
+    """Re-raise an export failure caused by a missing ``@infer`` with opforge's paragraph first and
+    torch's exception as the cause; return when ``exc`` has another cause."""
+    found = find_infer_error(exc)
+    if found is not None and found is not exc:
+        raise InferError(str(found)) from exc
+
+
+def _render(expr: Any, names: dict[Any, str]) -> Any:
+    """A sympy size expression -> int, a symbolic name ("batch", "2*batch") or None (data-dependent)."""
+    import sympy
+
+    expr = sympy.sympify(expr)
+    if expr.is_Integer:
+        return int(expr)
+    if not expr.free_symbols <= set(names) or any(names[s] is None for s in expr.free_symbols):
+        return None  # an unbacked (data-dependent) size, or one built from an unknown input dim
+    if expr in names:
+        return SymDim(names[expr])
+    return SymDim(str(expr.subs({s: sympy.Symbol(names[s]) for s in expr.free_symbols})).replace(" ", ""))
+
+
 def _from_reference(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[TensorSpec]:
     import torch
+    from torch._dynamo.source import ConstantSource
     from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv
 
-    symbols: dict[int, Any] = {}  # stand-in -> symbol
-    stand_ins: dict[str, int] = {}  # symbol name -> stand-in: equal names stay equal
-    free = iter(_PLACEHOLDERS)
+    shape_env = ShapeEnv()
+    by_name: dict[str, Any] = {}  # symbolic name -> SymInt: equal names stay equal
+    names: dict[Any, str | None] = {}  # sympy symbol -> name (None for an unknown dim)
+    hints = iter(_PLACEHOLDERS)
 
-    def concrete(spec: TensorSpec) -> torch.Tensor:
+    def size(d: Any, key: str) -> Any:
+        if isinstance(d, int):
+            return d
+        if d is not None and str(d) in by_name:
+            return by_name[str(d)]
+        symint = shape_env.create_unspecified_symint_and_symbol(next(hints), ConstantSource(key), DimDynamic.DYNAMIC)
+        names[symint.node.expr] = None if d is None else str(d)
+        if d is not None:
+            by_name[str(d)] = symint
+        return symint
+
+    def fake(spec: TensorSpec, key: str) -> torch.Tensor:
         if spec.shape is None:
-            raise InferError(f"{opdef.name}: an input has unknown rank; add @{opdef.op_type}.infer")
-        dims = []
-        for d in spec.shape:
-            if isinstance(d, int):
-                dims.append(d)
-            elif d is not None and str(d) in stand_ins:
-                dims.append(stand_ins[str(d)])
-            else:
-                stand_in = next(free)
-                symbols[stand_in] = d
-                if d is not None:
-                    stand_ins[str(d)] = stand_in
-                dims.append(stand_in)
-        return torch.empty(dims, dtype=torch_dtype(spec.dtype))
+            raise InferError(f"{opdef.name}: an input has unknown rank, so its output specs cannot be derived from "
+                             f"the torch reference; add @{opdef.reference.__name__}.infer")
+        return torch.empty([size(d, f"{key}_{axis}") for axis, d in enumerate(spec.shape)],
+                           dtype=torch_dtype(spec.dtype))
 
     try:
-        with FakeTensorMode(allow_non_fake_inputs=False):
-            args = [None if s is None else [concrete(t) for t in s] if isinstance(s, list) else concrete(s)
-                    for s in inputs]
+        with FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=False):
+            args = [None if s is None else [fake(t, f"in{k}_{j}") for j, t in enumerate(s)] if isinstance(s, list)
+                    else fake(s, f"in{k}") for k, s in enumerate(inputs)]
             out = opdef.reference(*opdef.python_inputs(args), **attrs)
+    except InferError:
+        raise
     except StopIteration:
-        raise InferError(f"{opdef.name}: too many symbolic dims to derive output specs; add @{opdef.op_type}.infer") from None
+        raise InferError(f"{opdef.name}: too many symbolic dims to derive output specs; add "
+                         f"@{opdef.reference.__name__}.infer") from None
     except Exception as exc:
-        raise InferError(
-            f"{opdef.name}: cannot derive output shapes from the torch reference ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); declare them with @{opdef.op_type}.infer, e.g.\n"
-            f"    @{opdef.reference.__name__}.infer\n"
-            f"    def _({', '.join(opdef.input_names)}, **attrs):\n"
-            f"        return opforge.TensorSpec({opdef.input_names[0] if opdef.input_names else '...'}.shape, "
-            f"{opdef.input_names[0] + '.dtype' if opdef.input_names else 'dtype'})"
-        ) from exc
+        raise InferError(needs_infer_message(opdef, exc, "shape inference")) from exc
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [TensorSpec([symbols.get(int(d), int(d)) for d in t.shape], t.dtype) for t in outs]
+    specs = []
+    for t in outs:
+        dims = [d if isinstance(d, int) else _render(d.node.expr, names) for d in t.shape]
+        specs.append(TensorSpec(dims, t.dtype))
+    return specs

@@ -12,7 +12,8 @@ import onnx
 
 from . import exporters, schemas
 from . import opdef as registry
-from .exporters import summary
+from ._verify import verify_export
+from .exporters import summary, trace_warnings
 from .kernels import InferenceSession
 from .opdef import OpDef
 from .types import dtype_name
@@ -48,7 +49,7 @@ def op(
         order_free (bool): outputs are compared order-free by the conformance suite.
 
     Supported parameter annotations: ``torch.Tensor`` (input), ``torch.Tensor | None``
-    (optional input), ``Sequence[torch.Tensor]`` (variadic input, last), ``float``, ``int``,
+    (optional input), ``list[torch.Tensor]`` (variadic input, anywhere; ONNX gets it last), ``float``, ``int``,
     ``bool``, ``str``, ``list[int]``, ``list[float]``, ``list[str]`` (attributes; a default
     makes them optional). Return ``torch.Tensor`` or ``tuple[torch.Tensor, ...]``.
 
@@ -128,17 +129,18 @@ def export(
     Wraps ``torch.onnx.export`` (dynamo by default; ``dynamo=False`` for TorchScript), adds the
     translations of all registered opforge ops, sets opset imports, runs the ONNX checker with
     custom domains and shape inference, fails when a dim asked to be dynamic came out static, and
-    with ``verify`` compares ``opforge.InferenceSession`` against eager PyTorch on ``args``.
+    with ``verify`` compares ``opforge.InferenceSession`` against eager PyTorch on ``args`` and on
+    generated inputs, and checks each opforge node against its declared shape and dtype (see
+    ``opforge._verify``). With ``dynamo=False`` every torch TracerWarning is reported once at its
+    line as a :class:`TraceWarning`; ``strict=True`` makes them a :class:`TraceError`.
     Every op with an ``@op.onnx_function`` body travels with the model as a model-local function
     (``ModelProto.functions``, domain and name those of the op). With ``portable=True`` every opforge
     node must have one (the error names those that do not), so the file runs on a plain
     ``onnxruntime.InferenceSession``; ``inline`` expands the functions in place (``None``: the
     default measured fastest, see docs/control-flow.md).
     """
-    import torch
-
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
-    with summary.collecting() as notes:
+    with summary.collecting() as notes, trace_warnings.collecting() as traced:
         proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, **torch_onnx_kwargs)
     if notes:  # never silent: what opforge did beyond plain translation is said and kept in the file
         onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
@@ -147,21 +149,9 @@ def export(
     from .portable import attach_functions, make_portable
 
     proto = make_portable(proto, inline=inline) if portable else attach_functions(proto, strict=False)
-    if verify:
-        leaves = [t for t in torch.utils._pytree.tree_leaves((args, kwargs or {})) if isinstance(t, torch.Tensor)]
-        inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
-        if len(inputs) == len(leaves):
-            session = _session_for(proto, portable)
-            got = session.run(None, {n: _to_numpy(t) for n, t in zip(inputs, leaves)})
-            with torch.no_grad():
-                expected = model(*args, **(kwargs or {}))
-            expected = [t for t in torch.utils._pytree.tree_leaves(expected) if isinstance(t, torch.Tensor)]
-            if len(expected) != len(got):
-                raise VerificationError(f"opforge.export: eager returned {len(expected)} tensors, ONNX Runtime "
-                                        f"{len(got)}")
-            for index, (e, g) in enumerate(zip(expected, got)):
-                assert_close(_to_numpy(e), g, f"opforge.export verify: output {index} "
-                             f"({proto.graph.output[index].name!r}) ONNX Runtime vs eager")
+    if verify:  # on the example and generated inputs, custom nodes against their declared specs
+        verify_export(model, args, kwargs, proto, lambda p: _session_for(p, portable), assert_close,
+                      VerificationError, traced)
     if f is not None:
         onnx.save(proto, os.fspath(f))
     return proto

@@ -117,3 +117,198 @@ def test_list_then_optional_signature_exports_and_runs(n, with_bias, dynamo):
 def test_list_then_optional_signature_passes_conformance():
     report = opforge.conformance.check(weighted_sum)
     assert report.ok, "\n".join(f"{r.check} {r.sample}: {r.message}" for r in report.failures)
+
+
+# -- @infer is optional unless the outputs depend on the data --------------------------------------
+
+@opforge.op(f"{DOMAIN}::Doubled")
+def doubled(x: torch.Tensor) -> torch.Tensor:
+    """Plain traceable tensor code, no @infer: dim 0 of the output is 2 * dim 0 of x."""
+    return torch.cat([x, x.flip(0)]).reshape(-1, 3)
+
+
+class DoubledModel(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return doubled(x) + 1
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_reference_alone_exports_with_a_dynamic_batch_dim(dynamo):
+    x = torch.randn(4, 6)
+    proto = _export(DoubledModel(), (x,), dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=dynamo)
+    out_dim0 = proto.graph.output[0].type.tensor_type.shape.dim[0]
+    assert not out_dim0.HasField("dim_value")  # symbolic, not a baked-in size
+    session = opforge.InferenceSession(proto)
+    for batch in (1, 9):
+        xb = torch.randn(batch, 6)
+        (got,) = session.run(None, {proto.graph.input[0].name: xb.numpy()})
+        np.testing.assert_allclose(got, DoubledModel()(xb).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_reference_on_fake_tensors_keeps_symbolic_dims():
+    from opforge._infer import output_specs
+
+    (spec,) = output_specs(doubled, [opforge.TensorSpec(["batch", 6], "float32")], {})
+    assert spec.shape == ("4*batch", 3) and spec.dtype == "float32"
+
+
+@opforge.op(f"{DOMAIN}::HalveUntilSmall")
+def halve_until_small(x: torch.Tensor) -> torch.Tensor:
+    while bool((x.abs() > 1).any()):  # data-dependent: the reference cannot run on fake tensors
+        x = x / 2
+    return x
+
+
+class HalveModel(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return halve_until_small(x) + 1
+
+
+def test_data_dependent_reference_asks_for_infer_first():
+    from opforge._infer import InferError
+
+    with pytest.raises(InferError) as info:
+        _export(HalveModel(), (torch.randn(3, 4) * 5,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    message = str(info.value)
+    first_paragraph = message.split("\n")[0]
+    assert first_paragraph.startswith("opforge:")
+    assert f"{DOMAIN}::HalveUntilSmall" in first_paragraph and "@halve_until_small.infer" in first_paragraph
+    assert "test_authoring.py" in first_paragraph and "while bool((x.abs() > 1).any()):" in first_paragraph
+    assert "torch.export" not in message.split("(torch's own error")[0]  # no torch text before ours
+    assert info.value.__cause__ is not None  # torch's exception is chained, not lost
+
+
+# -- dynamo=False: TracerWarnings are never hidden -------------------------------------------------
+
+class HalveLoop(torch.nn.Module):
+    """The issue's model: a data-dependent while loop, which a TorchScript trace unrolls for one input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        while x.abs().max() > 0.25:
+            x = x / 2
+        return x
+
+
+class StaticReshape(torch.nn.Module):
+    """Trace-friendly: int() of a size warns under the tracer but is right for every input of this shape."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = int(x.shape[1])
+        return x.reshape(-1, n) * 2
+
+
+def _trace_warnings(record) -> list[warnings.WarningMessage]:
+    return [w for w in record if issubclass(w.category, opforge.TraceWarning)]
+
+
+def test_while_loop_traced_with_dynamo_false_fails_export_and_names_the_line():
+    x = torch.tensor([[1.0, -0.5], [0.3, 0.2]])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(opforge.VerificationError) as info:
+            opforge.export(HalveLoop(), (x,), dynamo=False)
+    message = str(info.value)
+    assert "generated input" in message and "ONNX Runtime vs eager" in message
+    assert "test_authoring.py" in message and "while x.abs().max() > 0.25:" in message
+    traced = _trace_warnings(record)
+    assert len(traced) == 1  # reported once although the loop warned on every iteration
+    assert traced[0].filename.endswith("test_authoring.py") and "@opforge.op" in str(traced[0].message)
+
+
+def test_strict_makes_tracer_warnings_errors():
+    with pytest.raises(opforge.TraceError, match=r"(?s)strict=True.*while x.abs\(\).max\(\) > 0.25.*@opforge.op"):
+        opforge.export(HalveLoop(), (torch.tensor([[1.0, -0.5]]),), dynamo=False, strict=True)
+
+
+def test_trace_friendly_code_that_warns_still_exports_and_says_so():
+    x = torch.randn(3, 4)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        proto = opforge.export(StaticReshape(), (x,), dynamo=False)
+    (got,) = _run(proto, (x,))
+    np.testing.assert_allclose(got, StaticReshape()(x).numpy(), rtol=1e-4, atol=1e-5)
+    (traced,) = _trace_warnings(record)
+    assert "n = int(x.shape[1])" in str(traced.message)
+
+
+# -- verify: generated inputs, custom nodes against their declared specs ---------------------------
+
+@opforge.op(f"{DOMAIN}::WrongInfer")
+def wrong_infer(x: torch.Tensor) -> torch.Tensor:
+    return x * 3
+
+
+@wrong_infer.infer
+def _(x):
+    return opforge.TensorSpec((x.shape[0] * 2, *x.shape[1:]), x.dtype)  # wrong: dim 0 doubled
+
+
+@opforge.op(f"{DOMAIN}::Float64Kernel")
+def float64_kernel(x: torch.Tensor) -> torch.Tensor:
+    return x * 3
+
+
+@float64_kernel.kernel("cpu")
+def _(x):
+    return x.astype(np.float64) * 3  # wrong: the op declares float32 outputs for float32 inputs
+
+
+class CallOp(torch.nn.Module):
+    def __init__(self, op) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x) + 1
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_verify_catches_a_wrong_infer(dynamo):
+    with pytest.raises(opforge.VerificationError, match=r"node '[^']+' \(opforge.test.authoring::WrongInfer v1\) output 0 "
+                                                        r"\('output'\).*first mismatch at dim 0, 4 != 8"):
+        _export(CallOp(wrong_infer), (torch.randn(4, 3),), dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamo=dynamo)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_verify_catches_a_kernel_returning_the_wrong_dtype(dynamo):
+    with pytest.raises(opforge.VerificationError, match=r"Float64Kernel v1\) output 0.*cpu kernel returns dtype "
+                                                        r"float64, but the model declares float32"):
+        _export(CallOp(float64_kernel), (torch.randn(4, 3),), dynamo=dynamo)
+
+
+class Masked(torch.nn.Module):
+    """Inputs that carry meaning: int64 indices, a bool mask and per-row lengths."""
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+        return take_rows(x * steps, index) * mask
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_verify_keeps_indices_masks_and_lengths_valid(dynamo):
+    x = torch.randn(5, 4)
+    index = torch.tensor([4, 0, 3])
+    mask = torch.tensor([[True, False, True, True]] * 3)
+    lengths = torch.tensor([1, 4, 2, 3, 0])
+    batch = torch.export.Dim("batch")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        proto = _export(Masked(), (x, index, mask, lengths), dynamo=dynamo,
+                        dynamic_shapes=({0: batch}, None, None, {0: batch}))
+    assert not [w for w in record if "could not vary" in str(w.message)]
+    got = _run(proto, (x, index, mask, lengths))[0]
+    np.testing.assert_allclose(got, Masked()(x, index, mask, lengths).numpy(), rtol=1e-4, atol=1e-5)
+
+
+class NeedsFourRows(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(2, 2, -1).sum(0)
+
+
+def test_a_model_that_refuses_a_generated_size_is_could_not_vary_not_a_mismatch():
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        opforge.export(NeedsFourRows(), (torch.randn(4, 3),), dynamo=False, dynamic_axes={"x": {0: "batch"}})
+    refused = [str(w.message) for w in record if "could not vary" in str(w.message)]
+    assert len(refused) == 1 and "batch=6" in refused[0] and "eager PyTorch refused it" in refused[0]

@@ -2,6 +2,7 @@
 
 from . import dynamo, torch_op, torchscript
 from .export import DynamicDimError, ExportError, to_onnx
+from .trace_warnings import TraceError, TraceWarning
 
 
 def register(opdef, old=None):
@@ -11,4 +12,4 @@ def register(opdef, old=None):
     torchscript.register(opdef, old)
 
 
-__all__ = ["DynamicDimError", "ExportError", "dynamo", "register", "to_onnx", "torch_op", "torchscript"]
+__all__ = ["DynamicDimError", "ExportError", "TraceError", "TraceWarning", "dynamo", "register", "to_onnx", "torch_op", "torchscript"]

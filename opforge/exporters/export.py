@@ -13,8 +13,10 @@ import onnx
 import torch
 
 from .._graph import all_nodes
+from .._infer import raise_infer_first
 from ..opdef import list_ops
 from . import dynamo as dynamo_translation
+from . import trace_warnings
 
 
 class ExportError(RuntimeError):
@@ -160,6 +162,7 @@ def to_onnx(
         table = dynamo_translation.translation_table()
         table.update(torch_onnx_kwargs.pop("custom_translation_table", None) or {})
         torch_onnx_kwargs.setdefault("verbose", False)
+        torch_onnx_kwargs.pop("strict", None)  # TracerWarnings as errors: only the TorchScript trace has them
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -167,6 +170,7 @@ def to_onnx(
                                             custom_translation_table=table, **torch_onnx_kwargs)
             except Exception as exc:
                 _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
+                raise_infer_first(exc)  # "add @infer" first, in one paragraph; torch's text as the cause
                 raise
         if program is None:
             raise ExportError("torch.onnx.export returned no program")
@@ -180,8 +184,7 @@ def to_onnx(
         # use; _ensure_opset_imports below sets the versions of those it does
         custom_opsets = torch_onnx_kwargs.pop("custom_opsets", None) or {}
         buffer = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with trace_warnings.reported(strict=torch_onnx_kwargs.pop("strict", False)):
             torch.onnx.export(model, args, buffer, kwargs=kwargs, dynamo=False,
                               input_names=torch_onnx_kwargs.pop("input_names", names),
                               dynamic_axes=torch_onnx_kwargs.pop("dynamic_axes", None) or requested or None,

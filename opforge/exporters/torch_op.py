@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._infer import InferError, normalise
+from .._infer import InferError, needs_infer_message, normalise
 from ..opdef import OpDef
 from ..types import TensorSpec, torch_dtype
 
@@ -72,12 +72,7 @@ def _make_fake(opdef: OpDef):
             try:
                 return opdef.reference(*args, **kwargs)
             except Exception as exc:
-                raise InferError(
-                    f"{opdef.name}: torch export needs the output shapes of this op, and running the torch "
-                    f"reference on fake tensors failed ({type(exc).__name__}). Its outputs probably depend on "
-                    f"the data: declare them with @{opdef.reference.__name__}.infer (return None for a "
-                    "data-dependent dim)."
-                ) from exc
+                raise InferError(needs_infer_message(opdef, exc, "torch export")) from exc
         specs = normalise(opdef, opdef.infer_fn(*opdef.python_inputs([_spec_of(v) for v in inputs]), **attrs))
         ctx = None
         outs = []
