@@ -32,6 +32,11 @@ def take_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x[index]
 
 
+@take_rows.samples
+def _(rng):
+    yield opforge.Sample(rng.standard_normal((5, 3)).astype(np.float32), np.array([4, 0, 2, 2], dtype=np.int64))
+
+
 class TakeRowsModel(torch.nn.Module):
     def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return take_rows(x, index) * 2
@@ -50,20 +55,32 @@ def test_int64_index_input_without_dtypes_exports_and_runs(dynamo):
     np.testing.assert_allclose(got, (x[index] * 2).numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_dtypes_still_narrows_with_a_clear_error():
-    @opforge.op(f"{DOMAIN}::FloatOnly", dtypes={"x": ["float32"]})
-    def float_only(x: torch.Tensor) -> torch.Tensor:
-        return x + 1
+def test_conformance_follows_an_int64_input_and_derives_float_variants_from_float_inputs_only():
+    report = opforge.conformance.check(take_rows)
+    assert report.ok, "\n".join(f"{r.check} {r.sample}: {r.message}" for r in report.failures)
+    from opforge.conformance.cases import op_cases
 
-    import onnx
+    for case in op_cases(take_rows):
+        assert case.inputs[1].dtype == np.int64  # the index is never cast to a float dtype
+    assert {case.inputs[0].dtype.name for case in op_cases(take_rows)} >= {"float32", "float64", "float16"}
 
-    node = onnx.helper.make_node("FloatOnly", ["x"], ["y"], domain=DOMAIN)
-    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.INT64, [2])],
-                                   [onnx.helper.make_empty_tensor_value_info("y")])
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18),
-                                                         onnx.helper.make_opsetid(DOMAIN, 1)])
-    with pytest.raises(Exception, match="int64"):
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+
+@opforge.op(f"{DOMAIN}::TakeRowsInt32", dtypes={"index": ["int32"]})
+def take_rows_int32(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x[index]
+
+
+class TakeRowsInt32Model(torch.nn.Module):
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return take_rows_int32(x, index)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_dtypes_narrows_and_the_export_error_names_the_op_input_and_fix(dynamo):
+    with pytest.raises(opforge.ExportError, match=r"Input 'index' of opforge.test.authoring::TakeRowsInt32 is int64 "
+                                                  r"here, but its @opforge.op declares dtypes=\{'index': \['int32'\]\}. "
+                                                  r"Fix: add 'int64'"):
+        _export(TakeRowsInt32Model(), (torch.randn(4, 3), torch.tensor([1, 2])), dynamo=dynamo)
 
 
 # -- a variadic input may stand anywhere in the Python signature -----------------------------------

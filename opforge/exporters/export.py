@@ -17,6 +17,7 @@ from .._infer import raise_infer_first
 from ..opdef import list_ops
 from . import dynamo as dynamo_translation
 from . import trace_warnings
+from .hints import dtype_hint
 
 
 class ExportError(RuntimeError):
@@ -194,7 +195,8 @@ def to_onnx(
     try:
         onnx.checker.check_model(proto, full_check=True, check_custom_domain=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ExportError(f"opforge.export: the exported model does not validate: {exc}") from exc
+        raise ExportError(f"opforge.export: the exported model does not validate: {exc}{dtype_hint(proto, str(exc))}") \
+            from exc
     proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=False)
     check_dynamic_dims(proto, requested_dynamic_dims(model, args, dynamic_shapes), _input_names(model, args), fixed)
     return proto
