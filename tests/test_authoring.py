@@ -329,3 +329,14 @@ def test_a_model_that_refuses_a_generated_size_is_could_not_vary_not_a_mismatch(
         opforge.export(NeedsFourRows(), (torch.randn(4, 3),), dynamo=False, dynamic_axes={"x": {0: "batch"}})
     refused = [str(w.message) for w in record if "could not vary" in str(w.message)]
     assert len(refused) == 1 and "batch=6" in refused[0] and "eager PyTorch refused it" in refused[0]
+
+
+def test_fake_tensor_output_specs_cover_unknown_and_static_dims():
+    from opforge._infer import output_specs
+
+    (spec,) = output_specs(doubled, [opforge.TensorSpec([None, 6], "float32")], {})
+    assert spec.shape == (None, 3)  # derived from an unknown dim: unknown, never a stand-in size
+    (spec,) = output_specs(doubled, [opforge.TensorSpec([4, 6], "float16")], {})
+    assert spec.shape == (16, 3) and spec.dtype == "float16"
+    (spec,) = output_specs(take_rows, [opforge.TensorSpec(["n", 3], "float32"), opforge.TensorSpec(["k"], "int64")], {})
+    assert spec.shape == ("k", 3)
