@@ -181,7 +181,11 @@ def _check_nodes(proto: onnx.ModelProto, nodes: list[tuple[onnx.NodeProto, Any]]
         if kernel is None or not all(n in values for n in node.input if n):
             continue
         grouped = _node_inputs(opdef, node, values)
-        raw = kernel(*opdef.python_inputs(grouped), **node_attributes(opdef, node))
+        try:
+            raw = kernel(*opdef.python_inputs(grouped), **node_attributes(opdef, node))
+        except Exception as exc:
+            raise error(f"opforge.export verify, on {label}: {where}: its cpu kernel raises on the inputs the node "
+                        f"sees ({type(exc).__name__}: {exc})") from exc
         raws = list(raw) if isinstance(raw, (tuple, list)) else [raw]
         for index, (name, value) in enumerate(zip(node.output, raws)):
             problem = _spec_problem(np.asarray(value), types.get(name)) if name else ""
