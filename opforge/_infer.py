@@ -195,6 +195,23 @@ def _run_with_stand_ins(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any],
 
 
 def _symbolic(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[TensorSpec]:
+    try:
+        return _symbolic_run(opdef, inputs, attrs, unify_unknown=False)
+    except InferError:
+        # Unknown dims (a TorchScript trace's dynamic axes) are independent symbols; a reference that
+        # needs two of them equal (index_add: as many indices as rows) runs when they are one.
+        unknown = sum(1 for s in inputs for t in (s if isinstance(s, list) else [s])
+                      if t is not None and t.shape is not None for d in t.shape if d is None)
+        if unknown < 2:
+            raise
+        try:
+            return _symbolic_run(opdef, inputs, attrs, unify_unknown=True)
+        except InferError:
+            pass
+        raise
+
+
+def _symbolic_run(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any], *, unify_unknown: bool) -> list[TensorSpec]:
     import torch
     from torch._dynamo.source import ConstantSource
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -208,12 +225,14 @@ def _symbolic(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[Te
     def size(d: Any, key: str) -> Any:
         if isinstance(d, int):
             return d
-        if d is not None and str(d) in by_name:
-            return by_name[str(d)]
+        name = None if d is None else str(d)
+        shared = name if name is not None else "\0unknown" if unify_unknown else None
+        if shared is not None and shared in by_name:
+            return by_name[shared]
         symint = shape_env.create_unspecified_symint_and_symbol(next(hints), ConstantSource(key), DimDynamic.DYNAMIC)
-        names[symint.node.expr] = None if d is None else str(d)
-        if d is not None:
-            by_name[str(d)] = symint
+        names[symint.node.expr] = name
+        if shared is not None:
+            by_name[shared] = symint
         return symint
 
     def fake(spec: TensorSpec, key: str) -> torch.Tensor:

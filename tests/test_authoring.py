@@ -340,3 +340,45 @@ def test_fake_tensor_output_specs_cover_unknown_and_static_dims():
     assert spec.shape == (16, 3) and spec.dtype == "float16"
     (spec,) = output_specs(take_rows, [opforge.TensorSpec(["n", 3], "float32"), opforge.TensorSpec(["k"], "int64")], {})
     assert spec.shape == ("k", 3)
+
+
+# -- the layers: a GraphSAGE segment mean and an NMS-style filter with int64 class ids ------
+
+@opforge.op(f"{DOMAIN}::SegmentMean")
+def segment_mean(x: torch.Tensor, segment_ids: torch.Tensor, num_segments: int = 4) -> torch.Tensor:
+    total = torch.zeros(num_segments, x.shape[1], dtype=x.dtype).index_add(0, segment_ids, x)
+    count = torch.zeros(num_segments, dtype=x.dtype).index_add(0, segment_ids, torch.ones_like(x[:, 0]))
+    return total / count.clamp(min=1).unsqueeze(1)
+
+
+@opforge.op(f"{DOMAIN}::KeepAbove")
+def keep_above(scores: torch.Tensor, class_ids: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    return class_ids[scores > threshold]  # data-dependent length
+
+
+class GraphLayers(torch.nn.Module):
+    def forward(self, x, segment_ids, scores, class_ids):
+        return segment_mean(x, segment_ids) * 2, keep_above(scores, class_ids) + 1
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_segment_reduce_and_int64_filter_need_no_infer_nor_dtypes(dynamo):
+    args = (torch.randn(6, 3), torch.tensor([0, 1, 1, 3, 0, 2]), torch.tensor([0.9, 0.1, 0.7, 0.6, 0.2, 0.8]),
+            torch.arange(6) * 10)
+    if dynamo:
+        n = torch.export.Dim("n")
+        kwargs = {"dynamic_shapes": ({0: n}, {0: n}, {0: n}, {0: n})}
+    else:
+        kwargs = {"dynamic_axes": {name: {0: "n"} for name in ("x", "segment_ids", "scores", "class_ids")}}
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        proto = _export(GraphLayers(), args, dynamo=dynamo, **kwargs)
+    assert not [w for w in record if "could not vary" in str(w.message)]
+    session = opforge.InferenceSession(proto)
+    for rows in (6, 9):
+        gen = torch.Generator().manual_seed(rows)
+        inputs = (torch.randn(rows, 3, generator=gen), torch.randint(0, 4, (rows,), generator=gen),
+                  torch.rand(rows, generator=gen), torch.arange(rows) * 10)
+        got = session.run(None, {i.name: a.numpy() for i, a in zip(proto.graph.input, inputs)})
+        for g, e in zip(got, GraphLayers()(*inputs)):
+            np.testing.assert_allclose(g, e.numpy(), rtol=1e-4, atol=1e-5)
