@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -119,6 +120,29 @@ def test_list_then_optional_signature_is_declared_in_onnx_order():
     assert [i.name for i in weighted_sum.inputs] == ["bias", "xs"]  # ONNX: the variadic input last
     assert weighted_sum.python_input_names == ["xs", "bias"]
     assert weighted_sum.python_inputs(["B", ["X0", "X1"]]) == [["X0", "X1"], "B"]
+
+
+def test_list_then_optional_signature_reaches_kernels_and_infer_in_python_order():
+    xs, bias = [torch.randn(2, 3), torch.randn(2, 3)], torch.randn(2, 3)
+    expected = weighted_sum(xs, bias, scale=0.5)
+    torch.testing.assert_close(weighted_sum.call_kernel(xs, bias, scale=0.5, device="cpu"), expected)
+    from onnx.reference import ReferenceEvaluator
+
+    node = onnx.helper.make_node("WeightedSum", ["b", "x0", "x1"], ["y"], domain=DOMAIN, scale=0.5)
+    typed = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [2, 3]) for n in ("b", "x0", "x1")]
+    graph = onnx.helper.make_graph([node], "g", typed, [onnx.helper.make_empty_tensor_value_info("y")])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18),
+                                                         onnx.helper.make_opsetid(DOMAIN, 1)])
+    feeds = {"b": bias.numpy(), "x0": xs[0].numpy(), "x1": xs[1].numpy()}
+    (got,) = ReferenceEvaluator(model, new_ops=opforge.reference_ops()).run(None, feeds)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+    (got,) = opforge.InferenceSession(model).run(None, feeds)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+    from opforge._infer import output_specs
+
+    (spec,) = output_specs(weighted_sum, [opforge.TensorSpec(["n", 3], "float32"),
+                                          [opforge.TensorSpec(["n", 3], "float32")] * 3], {"scale": 1.0})
+    assert spec.shape == ("n", 3)
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
