@@ -424,3 +424,34 @@ def test_inspect_refuses_a_file_that_is_no_onnx_model(tmp_path: Path, content: b
 def test_inspect_refuses_a_folder_and_a_missing_file(tmp_path: Path) -> None:
     assert "is a directory" in rejected("inspect", str(tmp_path))
     assert "does not exist" in rejected("inspect", str(tmp_path / "missing.onnx"))
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--device", "tpu"], "must be cpu or cuda"),
+    (["--emit", "{file}"], "is a file"),
+    (["--report", "{folder}"], "is a directory"),
+    (["--report", "{file}/below.md"], "is a file, not a folder"),
+])
+def test_conformance_refuses_bad_options_before_checking(tmp_path: Path, args: list[str], expected: str) -> None:
+    existing = tmp_path / "existing.txt"
+    existing.write_text("keep")
+    args = [a.format(file=existing, folder=tmp_path) for a in args]
+    output = rejected("conformance", "opforge.demo", *args)
+    assert expected in " ".join(output.replace("│", " ").split()), output
+    assert existing.read_text() == "keep"
+
+
+def test_conformance_takes_an_op_domain_and_refuses_an_unknown_name(tmp_path: Path) -> None:
+    code, output = run("conformance", DOMAIN, "--report", str(tmp_path / "r.md"))  # a domain, not a module
+    assert code == 1, output  # this file's ops have no samples: the check says so
+    assert "Halve v1" in output and "RefOnly v2" in output and "0 of 2 op(s)" in output
+    assert "the op has no samples" in output
+    result = CliRunner().invoke(app, ["conformance", "no_such_pkg.ops"], env=WIDE)
+    assert result.exit_code == 2 and "no module or op domain named 'no_such_pkg.ops'" in result.output
+
+
+def test_new_refuses_a_file_as_output_folder(tmp_path: Path) -> None:
+    existing = tmp_path / "existing"
+    existing.write_text("keep")
+    assert "is a file" in rejected("new", "Some Ops", "-o", str(existing), "--no-input")
+    assert existing.read_text() == "keep"
