@@ -140,9 +140,12 @@ def demo(
         status.update("Running ONNX Runtime and eager PyTorch...")
         status.start()
 
+    from ._quiet import captured
+
     try:
-        result = demo_model.run_demo(out, batch_sizes=tuple(batch or (1, 16, 256)), repeat=repeat,
-                                     on_exported=on_exported, threads=threads)
+        with captured() as noise:  # torch.onnx's "torchvision is not installed" lines and the like
+            result = demo_model.run_demo(out, batch_sizes=tuple(batch or (1, 16, 256)), repeat=repeat,
+                                         on_exported=on_exported, threads=threads)
     finally:
         status.stop()
 
@@ -159,6 +162,9 @@ def demo(
     console.print(table)
     console.print(f"tolerance: ONNX Runtime's float32 convention, |diff| <= {atol} + {rtol} * |eager|; "
                   f"ScaledSwish runs its numpy kernel, IterShrink its torch reference.")
+    if noise.messages:
+        console.print(f"[dim]{markup(noise.summary('exporting and running', ''))}: "
+                      f"{markup('; '.join(noise.lines(limit=2)))}[/]")
     if not result.ok:
         console.print("[red]FAILED:[/red] ONNX Runtime and eager PyTorch disagree beyond tolerance")
         raise typer.Exit(1)

@@ -44,9 +44,9 @@ def main(modules: list[Any], device: str = "cpu", emit: Path | None = None, repo
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from .._quiet import captured
     from ..kernels import cuda_unavailable_reason
     from .pytest_cases import checker_for, resolve_ops
-    from .quiet import captured
 
     console = Console()
     if device not in ("cpu", "cuda"):

@@ -1,7 +1,7 @@
 """Keep library chatter (numpy and torch warnings, torch.onnx logs, ONNX Runtime's C++ log lines)
-out of the conformance table, and summarise it afterwards.
+out of the ``opforge`` command's tables (conformance, demo), and summarise it afterwards.
 
-The checks run ops on edge cases (empty tensors, float16, huge values) on purpose, so numpy's
+The conformance checks run ops on edge cases (empty tensors, float16, huge values) on purpose, so numpy's
 ``RuntimeWarning: overflow``, torch's TracerWarnings and ONNX Runtime's "[W:onnxruntime:...]" lines
 are expected and say nothing about conformance. :func:`captured` collects them: Python warnings
 (recorded), log records at WARNING and above (the handlers of every configured logger are swapped
@@ -40,11 +40,12 @@ class Noise:
         """``"3x numpy RuntimeWarning: overflow ..."``, the most frequent first."""
         return [f"{count}x {text}" for text, count in self.messages.most_common(limit)]
 
-    def summary(self) -> str:
+    def summary(self, doing: str = "checking", note: str = "they are expected on edge-case samples and are "
+                "not failures") -> str:
         if not self.messages:
-            return "no library warnings or log messages while checking"
-        return (f"{self.total} library warning(s) and log message(s) while checking ({len(self.messages)} distinct); "
-                "they are expected on edge-case samples and are not failures")
+            return f"no library warnings or log messages while {doing}"
+        return (f"{self.total} library warning(s) and log message(s) while {doing} ({len(self.messages)} distinct)"
+                + (f"; {note}" if note else ""))
 
 
 class _Collector(logging.Handler):
