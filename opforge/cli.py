@@ -71,6 +71,9 @@ def _guarded(command: _Command) -> _Command:
             raise
         except KeyboardInterrupt:
             raise CliError("interrupted", exit_code=130) from None
+        except EOFError:  # a prompt (opforge new without --no-input) found no more input
+            raise CliError(f"opforge {command.__name__}: the input ended while a question was asked; answer it, "
+                           "or pass --no-input to take the defaults", exit_code=2) from None
         except OSError as exc:  # unreadable, unwritable or missing files and folders
             where = f": {exc.filename}" if exc.filename else ""
             raise CliError(f"opforge {command.__name__}: {exc.strerror or exc}{where}", exit_code=2) from None

@@ -443,3 +443,20 @@ def test_the_recorded_requirement_resolves_without_a_package_index(tmp_path: Pat
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     (item,) = json.loads((tmp_path / "report.json").read_text())["install"]
     assert item["metadata"]["name"] == "opforge" and item["download_info"]["url"] == REPO.as_uri()
+
+
+def test_interactive_answers_are_data_and_checked_by_the_hook(tmp_path: Path) -> None:
+    """Typed answers are never rendered; the hook refuses template syntax in them, and nothing is left."""
+    mark = tmp_path / PAYLOAD_MARK
+    answers = f"Fine Ops\n\n\n{jinja_payload(mark)}\n" + "\n" * 6
+    result = CliRunner().invoke(app, ["new", "Fine Ops", "-o", str(tmp_path / "out")], input=answers,
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "onnx_domain" in text and "contains a brace or a control character" in text, text
+    assert not mark.exists() and not (tmp_path / "out").exists()
+
+    ended = CliRunner().invoke(app, ["new", "Fine Ops", "-o", str(tmp_path / "out")], input="",
+                               env={"COLUMNS": "250"})
+    assert ended.exit_code == 2 and "pass --no-input" in ended.output, ended.output
+    assert not (tmp_path / "out").exists()

@@ -69,8 +69,8 @@ def problems(context: dict) -> list:
     found = []
     for key, value in context.items():
         if isinstance(value, str) and _unsafe(value):
-            found.append(f"{key} {value[:60]!r} contains '{{', '}}' or a control character: use letters, digits, "
-                         "spaces and punctuation")
+            found.append(f"{key} {value[:60]!r} contains a brace or a control character (template syntax "
+                         "is refused): use letters, digits, spaces and punctuation")
     project = str(context.get("project_name", "")).strip()
     slug = str(context.get("package_slug", ""))
     module = str(context.get("module_name", ""))
