@@ -333,10 +333,17 @@ def test_inspect_shows_model_controlled_names_as_inert_text(tmp_path: Path, name
     assert f"{shown}::{shown}" in output or shown in output.replace("\n", ""), output
 
 
-def test_ops_table_escapes_attribute_defaults() -> None:
-    code, output = run("ops", DOMAIN)
+@opforge.op("opforge.test.climarkup::Tagged")
+def tagged(x: torch.Tensor, tag: str = "[red]hot[/red]", names: list[str] = ("[link=https://x]a",)) -> torch.Tensor:
+    """An op whose attribute defaults hold rich markup."""
+    return x
+
+
+def test_ops_table_shows_attribute_defaults_literally() -> None:
+    code, output = run("ops", "opforge.test.climarkup")
     assert code == 0, output
-    assert f"{DOMAIN}::Halve" in output and "offset: float = 0.0" in output
+    row = row_of(output, "opforge.test.climarkup::Tagged")
+    assert "tag: str = '[red]hot[/red]'" in row and "[link=https://x]a" in row, row
 
 
 # -- MODULE arguments: modules like python -m, op domains, clear errors ---------------------------------
