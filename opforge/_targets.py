@@ -14,6 +14,8 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,11 +40,24 @@ class Target:
     ops: list[OpDef]
 
 
-def current_folder_first() -> None:
-    """Put the current folder first on ``sys.path``, as ``python -m`` does (a console script has its bin folder)."""
+@contextmanager
+def current_folder_first() -> Iterator[None]:
+    """Put the current folder first on ``sys.path`` while a user's module is found and imported.
+
+    ``python -m`` does the same (a console script has its bin folder there instead). opforge's own
+    dependencies are imported before, and the folder leaves ``sys.path`` after, so that a stray
+    ``numpy.py`` in the folder of a model being inspected is never imported in their place.
+    """
+    importlib.import_module("opforge._public")  # torch, onnx, onnxruntime, numpy: from site-packages
     cwd = os.getcwd()
-    if sys.path[:1] not in ([cwd], [""]):
+    added = sys.path[:1] not in ([cwd], [""])
+    if added:
         sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def _check_syntax(name: str) -> None:
@@ -108,9 +123,10 @@ def resolve(name: str) -> Target:
     from . import opdef
 
     _check_syntax(name)
-    current_folder_first()
-    if _find(name):
-        ops = _import(name)
+    with current_folder_first():
+        found = _find(name)
+        ops = _import(name) if found else []
+    if found:
         return Target(name, "module", ops or by_domain(name))
     _own_ops()
     ops = by_domain(name)
@@ -133,11 +149,11 @@ def load_modules(names: list[str]) -> None:
     """Import each module of ``names`` (``--load``); a name must be a module, not a domain."""
     for name in names:
         _check_syntax(name)
-        current_folder_first()
-        if not _find(name):
-            raise CliError(f"no module named {name!r} is importable from the current folder ({os.getcwd()}) or "
-                           "sys.path: is the package installed (pip install -e .)?")
-        _import(name)
+        with current_folder_first():
+            if not _find(name):
+                raise CliError(f"no module named {name!r} is importable from the current folder ({os.getcwd()}) "
+                               "or sys.path: is the package installed (pip install -e .)?")
+            _import(name)
 
 
 __all__ = ["OWN_MODULES", "Target", "by_domain", "current_folder_first", "load_modules", "resolve"]

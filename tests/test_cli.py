@@ -465,3 +465,38 @@ def test_new_refuses_a_file_as_output_folder(tmp_path: Path) -> None:
     existing.write_text("keep")
     assert "is a file" in rejected("new", "Some Ops", "-o", str(existing), "--no-input")
     assert existing.read_text() == "keep"
+
+
+def test_the_current_folder_never_replaces_opforge_dependencies(tmp_path: Path) -> None:
+    """A stray torch.py / numpy.py next to a model or a user module is never imported in place of the real one."""
+    for name in ("torch", "numpy", "onnxruntime"):
+        (tmp_path / f"{name}.py").write_text(f"open({str(tmp_path / (name + '.imported'))!r}, 'w').close()\n")
+    (tmp_path / "cwd_user_ops.py").write_text(textwrap.dedent('''
+        import torch, opforge
+
+        @opforge.op("opforge.test.cwdsafe::Here")
+        def here(x: torch.Tensor) -> torch.Tensor:
+            """Declared next to a stray torch.py."""
+            return x + 1
+    '''))
+    model = tmp_path / "model.onnx"
+    node = helper.make_node("IterShrink", ["x"], ["y"], domain="opforge.demo")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                      helper.make_opsetid("opforge.demo", 1)]), str(model))
+    script = (
+        "import sys\n"
+        "from opforge.cli import app\n"
+        "for argv in (['inspect', 'model.onnx'], ['ops', 'cwd_user_ops']):\n"
+        "    try:\n"
+        "        app(argv, prog_name='opforge')\n"
+        "    except SystemExit as exc:\n"
+        "        print('EXIT', argv[0], exc.code)\n"
+    )
+    # -I: no script folder or cwd on sys.path from Python itself, as when the console script runs
+    result = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert "EXIT inspect 0" in result.stdout and "EXIT ops 0" in result.stdout, result.stdout + result.stderr
+    assert "opforge.test.cwdsafe::Here" in result.stdout  # the user's module was found in the current folder
+    assert sorted(p.name for p in tmp_path.glob("*.imported")) == [], "a stray module replaced a dependency"
