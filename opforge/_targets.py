@@ -108,7 +108,8 @@ def _import(name: str) -> list[OpDef]:
         raise CliError(f"importing {name} failed: {type(exc).__name__}: {exc}{_user_frame(exc)}") from None
 
 
-def _own_ops() -> None:
+def load_own_ops() -> None:
+    """Import opforge's own op modules (the contrib library, the demo): no user folder on sys.path."""
     for module in OWN_MODULES:
         _import(module)
 
@@ -128,7 +129,7 @@ def resolve(name: str) -> Target:
         ops = _import(name) if found else []
     if found:
         return Target(name, "module", ops or by_domain(name))
-    _own_ops()
+    load_own_ops()
     ops = by_domain(name)
     if ops:
         return Target(name, "domain", ops)
@@ -156,4 +157,4 @@ def load_modules(names: list[str]) -> None:
             _import(name)
 
 
-__all__ = ["OWN_MODULES", "Target", "by_domain", "current_folder_first", "load_modules", "resolve"]
+__all__ = ["OWN_MODULES", "Target", "by_domain", "current_folder_first", "load_modules", "load_own_ops", "resolve"]

@@ -214,7 +214,7 @@ def ops(
              "(e.g. opforge.contrib); list only its ops.")] = None,
 ) -> None:
     """List the registered opforge ops: signature, kernels and whether a portable ONNX body exists."""
-    from ._targets import OWN_MODULES, resolve
+    from ._targets import load_own_ops, resolve
 
     if module is not None:
         target = resolve(module)
@@ -224,7 +224,7 @@ def ops(
                            "it or in the submodules it imports), and no registered op has that domain", exit_code=1)
         title = f"opforge ops in {'domain' if target.kind == 'domain' else 'module'} {markup(module)} ({len(found)})"
     else:
-        _load(list(OWN_MODULES))
+        load_own_ops()
         import opforge
 
         found = opforge.list_ops()
@@ -329,12 +329,12 @@ def inspect(
     load: Annotated[list[str] | None, typer.Option("--load", "-l", help="Import this op module first (repeatable).")] = None,
 ) -> None:
     """List the model's custom nodes and what will run each one. Exit 1 when one has nothing to run it."""
-    from ._targets import OWN_MODULES
+    from ._targets import load_own_ops
 
     _load(list(load or []))
     proto = read_model(model)
     if any(n.domain.startswith("opforge.") for n in _all_nodes(proto)):
-        _load(list(OWN_MODULES))  # opforge's own ops need no --load
+        load_own_ops()  # opforge's own ops need no --load
     standard = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in proto.opset_import)
     _console().print(f"[bold]{markup(model)}[/bold]: {len(proto.graph.node)} top-level nodes; opset imports: "
                      f"{markup(standard)}; {len(proto.functions)} model-local function(s)")
