@@ -205,6 +205,7 @@ def test_help(command: str) -> None:
         assert "--device" in output and "--emit" in output and "--report" in output
     if command == "new":
         assert "--no-input" in output and "--with-cuda" in output and "--domain" in output
+        assert "--opforge-source" in output
 
 
 # -- a well-kept tool: fast start, clean errors, escaped text ------------------------------------------
