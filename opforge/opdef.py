@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import inspect
 import sys
 import threading
@@ -368,8 +369,10 @@ def load_ops(module: str) -> list[OpDef]:
     if not found:
         # a package whose ops live in submodules that it does not import itself
         pkg = sys.modules[module]
-        for sub in getattr(pkg, "__all__", []):
-            importlib.import_module(f"{module}.{sub}")
+        for sub in getattr(pkg, "__all__", []) if hasattr(pkg, "__path__") else []:
+            # only names of submodules not imported yet ('json' lists functions in __all__)
+            if getattr(pkg, sub, None) is None and importlib.util.find_spec(f"{module}.{sub}") is not None:
+                importlib.import_module(f"{module}.{sub}")
         found = list_ops(module)
     return found
 

@@ -7,15 +7,24 @@ The template is a cookiecutter 2.x template. In a source checkout it is the top-
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import runpy
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
 
 from . import __version__
+from ._terminal import click_exception
 
 #: where the template lies inside the installed package
 INSTALLED_TEMPLATE = "_template"
@@ -23,18 +32,14 @@ INSTALLED_TEMPLATE = "_template"
 SOURCE_TEMPLATE = "cookiecutter"
 #: the pre_gen_project hook writes its message to this file instead of stderr when it is set
 ERROR_FILE_ENV = "OPFORGE_TEMPLATE_ERROR_FILE"
+#: the template variables a caller may set (``extra_context``); ``_``-prefixed ones are the template's own
+SETTABLE = ("project_name", "package_slug", "module_name", "onnx_domain", "op_name", "author", "license", "with_cuda")
+#: the longest accepted value of each variable (an op name becomes a file name; 255 bytes is the usual limit)
+MAX_LENGTH = {"project_name": 100, "package_slug": 100, "module_name": 100, "onnx_domain": 128, "op_name": 64,
+              "author": 200, "license": 40, "opforge_source": 1000}
 
 
-def _click_exception() -> type[Exception]:
-    """The ClickException class that the installed typer catches and prints without a traceback."""
-    try:
-        from typer._click.exceptions import ClickException  # typer >= 0.20 vendors click
-    except ImportError:  # pragma: no cover - older typer uses click itself
-        from click import ClickException
-    return ClickException
-
-
-class TemplateError(_click_exception(), ValueError):  # type: ignore[misc]
+class TemplateError(click_exception(), ValueError):  # type: ignore[misc]
     """``opforge new`` cannot render the project: a rejected name, an existing folder, no template.
 
     A ``ClickException``, so the ``opforge`` command prints the message without a traceback;
@@ -98,6 +103,122 @@ def _hook_error_file() -> Iterator[Path]:
                 os.environ[ERROR_FILE_ENV] = previous
 
 
+def default_opforge_source() -> str:
+    """Where this opforge was installed from, as pip accepts it: a folder or wheel URL, a VCS URL or ``opforge==V``.
+
+    Read from the installation's PEP 610 ``direct_url.json`` (``pip install -e .``, ``pip install
+    path/to/opforge.whl``, ``pip install git+https://...``); a source checkout that is imported without
+    being installed gives its folder; an installation from a package index gives ``opforge==<version>``.
+    """
+    try:
+        direct = metadata.distribution("opforge").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        direct = None
+    checkout = Path(__file__).resolve().parent.parent
+    running_from_checkout = (checkout / "pyproject.toml").is_file() and (checkout / SOURCE_TEMPLATE).is_dir()
+    if direct:
+        info = json.loads(direct)
+        vcs = info.get("vcs_info")
+        if vcs and info.get("url"):
+            commit = vcs.get("commit_id") or vcs.get("requested_revision")
+            return f"{vcs.get('vcs', 'git')}+{info['url']}" + (f"@{commit}" if commit else "")
+        if info.get("url") and not running_from_checkout:  # a wheel or a folder, installed (not editable)
+            return str(info["url"])
+    if running_from_checkout:  # an editable install, or the checkout on PYTHONPATH
+        return checkout.as_uri()
+    return f"opforge=={__version__}"
+
+
+def opforge_requirement(source: str) -> str:
+    """The PEP 508 requirement that installs opforge from ``source``.
+
+    Args:
+        source: a folder or wheel path (made absolute), a URL (``file://``, ``https://``,
+            ``git+https://...@tag``) or a requirement that names opforge (``opforge==0.1.0``).
+
+    Raises:
+        TemplateError: ``source`` is none of these.
+    """
+    requirement = _requirement(source.strip())
+    # it lands in TOML, YAML, Markdown and a shell: no quotes, whitespace, backslashes or '$' in it
+    if not _SAFE_REQUIREMENT.match(requirement):
+        raise TemplateError(f"opforge new: --opforge-source {source!r} holds a quote, a space, a backslash or '$'; "
+                            "give a plain path, URL or requirement such as 'opforge==0.1.0'")
+    return requirement
+
+
+_SAFE_REQUIREMENT = re.compile(r"^opforge(?: @ [^\s\"'`\\$]+|(?:\[[a-z,]+\])?(?:[=<>!~]=?[^\s\"'`\\$,]+,?)*)$")
+
+
+def _requirement(text: str) -> str:
+    if text.startswith("opforge") and not os.path.exists(text):
+        rest = text[len("opforge"):].lstrip()
+        if not rest or rest[0] in "=<>!~[":
+            return text
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        if scheme in ("file", "http", "https") or scheme.split("+", 1)[0] in ("git", "hg", "svn", "bzr"):
+            if scheme == "file" and not Path(url2pathname(unquote(urlparse(text).path))).exists():
+                raise TemplateError(f"opforge new: --opforge-source {text!r} points at a path that does not exist")
+            return f"opforge @ {text}"
+    path = Path(text).expanduser()
+    if path.exists() and (path.is_dir() and (path / "pyproject.toml").is_file() or path.suffix == ".whl"):
+        return f"opforge @ {path.resolve().as_uri()}"
+    raise TemplateError(
+        f"opforge new: --opforge-source {text!r} is not an opforge source: give a folder holding opforge's "
+        "pyproject.toml, a .whl file, a URL (git+https://github.com/<you>/opforge@v0.1.0) or a requirement "
+        "such as 'opforge==0.1.0'")
+
+
+def _unsafe_characters(value: str) -> str | None:
+    if "{" in value or "}" in value:
+        return "'{' or '}' (the template engine would read them as code)"
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"the control character {char.encode('unicode_escape').decode('ascii')}"
+    return None
+
+
+def check_values(values: Mapping[str, Any]) -> list[str]:
+    """Problems with the raw values given to :func:`new_project`, found before anything is rendered.
+
+    Every value is data: a string with template syntax (``{{``, ``{%``) or control characters is
+    refused, as is an unknown or private template variable and a value longer than :data:`MAX_LENGTH`.
+    """
+    found = []
+    for key, value in values.items():
+        if key not in SETTABLE and key != "opforge_source":
+            found.append(f"{key!r} is not a template variable you can set (choose from {', '.join(SETTABLE)})")
+            continue
+        if key == "with_cuda":
+            if not isinstance(value, bool):
+                found.append(f"with_cuda must be True or False, got {value!r}")
+            continue
+        if not isinstance(value, str):
+            found.append(f"{key} must be a string, got {type(value).__name__}")
+            continue
+        unsafe = _unsafe_characters(value)
+        if unsafe:
+            found.append(f"{key} {value[:60]!r} contains {unsafe}: use letters, digits, spaces and punctuation")
+        elif len(value) > MAX_LENGTH.get(key, 200):
+            found.append(f"{key} is {len(value)} characters long; at most {MAX_LENGTH.get(key, 200)} are accepted")
+    return found
+
+
+def _hook_problems(template: Path) -> Callable[[dict], list]:
+    """The pre_gen_project hook's ``problems`` function (the same rules cookiecutter enforces later)."""
+    return runpy.run_path(str(template / "hooks" / "pre_gen_project.py"))["problems"]
+
+
+def _answers(template: Path, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Every template variable as cookiecutter would compute it from ``context``, without writing a file."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    full = generate_context(context_file=str(template / "cookiecutter.json"), extra_context=dict(context))
+    return dict(prompt_for_config(full, no_input=True))
+
+
 def new_project(
     name: str,
     output_dir: Path | str = Path("."),
@@ -107,12 +228,17 @@ def new_project(
     with_cuda: bool = False,
     *,
     extra_context: Mapping[str, Any] | None = None,
+    opforge_source: str | None = None,
 ) -> Path:
     """Render a new op package from the opforge template and return its folder.
 
     The package holds ``pyproject.toml`` (depending on opforge), a README, ``src/<module>/ops/<op>.py``
     with a working example op, tests that run ``opforge.conformance`` and an export + ONNX Runtime
     round trip, a CI workflow, ruff config and ``.gitignore``.
+
+    Every name is checked before anything is rendered (a bad one raises and creates nothing): values
+    are data, never template code; a name that would shadow an installed distribution or an
+    importable module is refused. A failure while rendering removes the half-written project.
 
     Args:
         name: the project name, e.g. ``"Acme Vision Ops"``; the package name (``acme-vision-ops``),
@@ -123,6 +249,9 @@ def new_project(
         op: the first op's OpType, PascalCase (default: ``SoftClip``).
         with_cuda: give the example op a cupy (CUDA) kernel.
         extra_context: any other template variable (``author``, ``license``, ``module_name``, ...).
+        opforge_source: where the package installs opforge from (see :func:`opforge_requirement`);
+            default: where this opforge came from (:func:`default_opforge_source`). Recorded in the generated
+            ``pyproject.toml``, README and CI workflow.
 
     Raises:
         TemplateError: a name is invalid (the message lists each problem and nothing is created),
@@ -143,16 +272,35 @@ def new_project(
     except ImportError:  # pragma: no cover - cookiecutter is a dependency of opforge
         raise TemplateError("opforge new needs cookiecutter: pip install 'cookiecutter>=2.6'") from None
 
-    context: dict[str, Any] = {"project_name": name, "with_cuda": bool(with_cuda), "_opforge_version": __version__}
+    given: dict[str, Any] = {"project_name": name, "with_cuda": with_cuda}
     if domain is not None:
-        context["onnx_domain"] = domain
+        given["onnx_domain"] = domain
     if op is not None:
-        context["op_name"] = op
-    context.update(extra_context or {})
+        given["op_name"] = op
+    given.update(extra_context or {})
+    source = opforge_source if opforge_source is not None else default_opforge_source()
+    found = check_values({**given, "opforge_source": source})
+    if found:
+        raise TemplateError(_hook_message(found))
+    context: dict[str, Any] = {**given, "_opforge_version": __version__, "_opforge_source": source,
+                               "_opforge_requirement": opforge_requirement(source)}
 
     output = Path(output_dir).expanduser().absolute()
-    created_output = not output.exists()
     template = template_dir()
+    project: Path | None = None
+    if no_input:  # compute every name now and check it, so that a bad one writes nothing at all
+        try:
+            answers = _answers(template, context)
+        except (CookiecutterException, ValueError) as exc:
+            raise TemplateError(f"opforge new: {exc}") from None
+        found = _hook_problems(template)(answers)
+        if found:
+            raise TemplateError(_hook_message(found))
+        project = output / str(answers["__project_dir"])
+        if project.exists():
+            raise TemplateError(f"opforge new: {project} already exists; choose another project name or output "
+                                "folder (nothing was changed)")
+    created_output = not output.exists()
     try:
         with _hook_error_file() as error_file, _quiet_cookiecutter():
             try:
@@ -163,9 +311,23 @@ def new_project(
     except OutputDirExistsException as exc:
         raise TemplateError(f"opforge new: {exc}; choose another project name or output folder "
                             "(nothing was changed)") from None
-    except CookiecutterException as exc:
-        raise TemplateError(f"opforge new: the template failed to render: {exc}") from exc
+    except BaseException as exc:
+        if project is not None and project.exists():
+            shutil.rmtree(project, ignore_errors=True)  # leave no half-written project behind
+        if isinstance(exc, CookiecutterException):
+            raise TemplateError(f"opforge new: the template failed to render: {exc} (nothing was left on disk)") from exc
+        if isinstance(exc, OSError):
+            raise TemplateError(f"opforge new: writing the project failed: {exc} (nothing was left on disk)") from exc
+        raise
     finally:
         if created_output and output.is_dir() and not any(output.iterdir()):
             output.rmdir()  # leave nothing behind when the project was not created
     return Path(path)
+
+
+def _hook_message(found: list[str]) -> str:
+    lines = ["opforge new: cannot create the op package:"]
+    lines += [f"  - {problem}" for problem in found]
+    lines.append("Nothing was created. Fix the name(s) and run again, e.g. "
+                 "opforge new 'Acme Vision Ops' --domain acme.vision --op SoftClip")
+    return "\n".join(lines)

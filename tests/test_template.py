@@ -8,6 +8,8 @@ wheel from a copy of the sources and renders the template from the unpacked whee
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
 import runpy
@@ -24,7 +26,14 @@ from typer.testing import CliRunner
 
 from opforge import _validate
 from opforge.cli import app
-from opforge.template import TemplateError, new_project, template_candidates, template_dir
+from opforge.template import (
+    TemplateError,
+    default_opforge_source,
+    new_project,
+    opforge_requirement,
+    template_candidates,
+    template_dir,
+)
 
 try:
     import tomllib
@@ -141,7 +150,8 @@ def test_names_derive_from_the_project_and_op_names(tmp_path: Path) -> None:
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "acme-vision-ops"
     assert pyproject["project"]["authors"] == [{"name": 'Ada "A" Byron'}]
-    assert any(dep.startswith("opforge>=") for dep in pyproject["project"]["dependencies"])
+    # opforge installs from this checkout (the opforge that created the project), not from an index
+    assert pyproject["project"]["dependencies"][0] == f"opforge @ {REPO.as_uri()}"
     assert "cuda" not in pyproject["project"]["optional-dependencies"]
     assert '.kernel("cuda")' not in op_file.read_text()
 
@@ -280,3 +290,173 @@ def test_generated_project_with_a_second_op_passes_its_tests(tmp_path: Path) -> 
         assert any("-export.dynamo-" in c for c in cases) and any("-numerics.onnxruntime-" in c for c in cases), (
             f"no passing conformance tests for {op_type}:\n{output[-4000:]}")
     assert not re.search(r"\b(failed|error)\b", output.splitlines()[-1]), output[-2000:]
+
+
+# -- hostile names: refused before anything is rendered, nothing on disk, no command run ---------------
+
+PAYLOAD_MARK = "opforge-template-payload-ran"
+
+
+def jinja_payload(target: Path) -> str:
+    return "{{ cycler.__init__.__globals__.os.system('touch " + str(target) + "') }}"
+
+
+HOSTILE = {
+    "jinja-project": (lambda mark: {"name": jinja_payload(mark)}, "contains '{' or '}'"),
+    "jinja-domain": (lambda mark: {"domain": jinja_payload(mark)}, "contains '{' or '}'"),
+    "jinja-op": (lambda mark: {"op": "{% for x in range(3) %}X{% endfor %}"}, "contains '{' or '}'"),
+    "jinja-author": (lambda mark: {"extra_context": {"author": jinja_payload(mark)}}, "contains '{' or '}'"),
+    "private-variable": (lambda mark: {"extra_context": {"__project_dir": "../escaped"}},
+                         "'__project_dir' is not a template variable you can set"),
+    "control-char": (lambda mark: {"name": "Evil\x1b[31m Ops"}, "the control character \\x1b"),
+    "newline": (lambda mark: {"extra_context": {"author": 'x"""\nimport os'}}, "the control character \\n"),
+    "long-op": (lambda mark: {"op": "A" + "b" * 299}, "op_name is 300 characters long"),
+    "dist-rich": (lambda mark: {"name": "rich"}, "package name 'rich' is the installed distribution rich"),
+    "dist-typer": (lambda mark: {"name": "typer"}, "package name 'typer' is the installed distribution typer"),
+    "dist-protobuf": (lambda mark: {"name": "protobuf"}, "package name 'protobuf' is the installed distribution"),
+    "dist-jinja2": (lambda mark: {"name": "jinja2"}, "module name 'jinja2' is already importable here"),
+    "module-yaml": (lambda mark: {"name": "My Ops", "extra_context": {"module_name": "yaml"}},
+                    "module name 'yaml' is already importable here"),
+    "bad-source": (lambda mark: {"opforge_source": "https://example.com/$(touch x)"}, "holds a quote, a space"),
+}
+
+
+@pytest.mark.parametrize(("make", "expected"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_names_are_refused_before_rendering(tmp_path: Path, make, expected: str) -> None:
+    mark = tmp_path / PAYLOAD_MARK
+    args = {"name": "Fine Ops", "domain": DOMAIN, **make(mark)}
+    out = tmp_path / "out"
+    with pytest.raises(TemplateError) as info:
+        new_project(args.pop("name"), out, no_input=True, **args)
+    message = " ".join(str(info.value).split())
+    assert expected in message, message
+    assert "Nothing was created" in message or "opforge source" in message or "holds a quote" in message
+    assert not mark.exists(), "a name was evaluated as a template"
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [jinja_payload(Path("/tmp") / PAYLOAD_MARK), "rich", "x" * 300])
+def test_cli_new_refuses_hostile_names_in_a_panel(tmp_path: Path, name: str) -> None:
+    mark = Path("/tmp") / PAYLOAD_MARK
+    mark.unlink(missing_ok=True)
+    result = CliRunner().invoke(app, ["new", name, "-o", str(tmp_path / "out"), "--no-input", "--domain", DOMAIN],
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert "Nothing was created" in result.output
+    assert not mark.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_hook_refuses_installed_names_too(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """Rendering the template with cookiecutter directly still refuses a name that shadows a distribution."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(SOURCE_TEMPLATE), no_input=True, output_dir=str(out),
+                     extra_context={"project_name": "Typer", "onnx_domain": DOMAIN, "op_name": "FineOp"})
+    assert "package name 'typer' is the installed distribution" in capfd.readouterr().err
+    assert list(out.iterdir()) == []
+    assert hook_module()["installed_conflicts"]("surely-not-installed-ops", "surely_not_installed_ops") == []
+
+
+def test_quotes_in_names_are_escaped_in_every_generated_literal(tmp_path: Path) -> None:
+    name = 'Quote """ \\ \' Ops'
+    author = 'Ada """; import os; os.system("x") #'
+    project = render(tmp_path, name, extra_context={"author": author})
+    init = project / "src" / "quote_ops" / "__init__.py"
+    docstring = ast.get_docstring(ast.parse(init.read_text()))
+    assert docstring is not None and docstring.startswith(f"{name}: custom ONNX operators"), docstring
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["authors"] == [{"name": author}]
+    assert pyproject["project"]["description"].startswith(name)
+    for path in project.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system"]
+        assert not calls, f"{path} calls os.system: a name injected code"
+
+
+def test_a_failure_while_rendering_removes_the_half_written_project(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import cookiecutter.generate as generate
+
+    real = generate.generate_file
+    written = []
+
+    def flaky(project_dir, infile, *args, **kwargs):
+        if len(written) == 3:
+            raise OSError(36, "File name too long", infile)
+        written.append(infile)
+        return real(project_dir, infile, *args, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_file", flaky)
+    out = tmp_path / "out"
+    with pytest.raises(TemplateError, match="writing the project failed.*nothing was left on disk"):
+        new_project("Half Ops", out, no_input=True, domain=DOMAIN)
+    assert len(written) == 3  # files were written, then removed
+    assert not out.exists()
+
+
+# -- where the generated project installs opforge from ----------------------------------------------------
+
+
+def test_the_default_source_is_this_opforge_and_is_recorded_in_readme_and_ci(tmp_path: Path) -> None:
+    assert default_opforge_source() == REPO.as_uri()  # an editable install / source checkout
+    project = render(tmp_path, "Source Ops")
+    requirement = f"opforge @ {REPO.as_uri()}"
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"][0] == requirement
+    assert f"`{requirement}`" in (project / "README.md").read_text()
+    ci = (project / ".github" / "workflows" / "ci.yml").read_text()
+    assert f'OPFORGE_REQUIREMENT: "{requirement}"' in ci and 'pip install "$OPFORGE_REQUIREMENT"' in ci
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in ci
+
+    pinned = render(tmp_path, "Pinned Ops", opforge_source="git+https://github.com/acme/opforge@v0.1.0")
+    deps = tomllib.loads((pinned / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert deps[0] == "opforge @ git+https://github.com/acme/opforge@v0.1.0"
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("opforge==0.1.0", "opforge==0.1.0"),
+    ("opforge>=0.1,<0.2", "opforge>=0.1,<0.2"),
+    ("git+https://github.com/acme/opforge@v0.1.0", "opforge @ git+https://github.com/acme/opforge@v0.1.0"),
+    ("https://example.com/opforge-0.1.0-py3-none-any.whl", "opforge @ https://example.com/opforge-0.1.0-py3-none-any.whl"),
+    (str(REPO), f"opforge @ {REPO.as_uri()}"),
+])
+def test_opforge_requirement_accepts_paths_wheels_urls_and_requirements(source: str, expected: str) -> None:
+    assert opforge_requirement(source) == expected
+
+
+@pytest.mark.parametrize("source", ["/no/such/folder", "file:///no/such/opforge", "rm -rf /", "opforge==1; x",
+                                    "https://x/$(id)"])
+def test_opforge_requirement_refuses_what_pip_cannot_use_safely(source: str) -> None:
+    with pytest.raises(TemplateError, match="opforge-source"):
+        opforge_requirement(source)
+
+
+def test_the_recorded_requirement_resolves_without_a_package_index(tmp_path: Path) -> None:
+    """pip finds opforge at the recorded source with no index (the old 'opforge>=0.1.0' needed one)."""
+    project = render(tmp_path, "Offline Ops")
+    requirement = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"][0]
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps", "--ignore-installed",
+         "--no-build-isolation", "--report", str(tmp_path / "report.json"), "--quiet", requirement],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PIP_FIND_LINKS": ""})
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    (item,) = json.loads((tmp_path / "report.json").read_text())["install"]
+    assert item["metadata"]["name"] == "opforge" and item["download_info"]["url"] == REPO.as_uri()
+
+
+def test_interactive_answers_are_data_and_checked_by_the_hook(tmp_path: Path) -> None:
+    """Typed answers are never rendered; the hook refuses template syntax in them, and nothing is left."""
+    mark = tmp_path / PAYLOAD_MARK
+    answers = f"Fine Ops\n\n\n{jinja_payload(mark)}\n" + "\n" * 6
+    result = CliRunner().invoke(app, ["new", "Fine Ops", "-o", str(tmp_path / "out")], input=answers,
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "onnx_domain" in text and "contains a brace or a control character" in text, text
+    assert not mark.exists() and not (tmp_path / "out").exists()
+
+    ended = CliRunner().invoke(app, ["new", "Fine Ops", "-o", str(tmp_path / "out")], input="",
+                               env={"COLUMNS": "250"})
+    assert ended.exit_code == 2 and "pass --no-input" in ended.output, ended.output
+    assert not (tmp_path / "out").exists()

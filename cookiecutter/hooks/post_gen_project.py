@@ -4,9 +4,10 @@ import os
 import shutil
 
 PROJECT_DIR = os.getcwd()
-MODULE = "{{ cookiecutter.module_name }}"
-OP_MODULE = "{{ cookiecutter.__op_module }}"
-OP = "{{ cookiecutter.onnx_domain }}::{{ cookiecutter.op_name }}"
+MODULE = {{ cookiecutter.module_name | tojson }}
+OP_MODULE = {{ cookiecutter.__op_module | tojson }}
+OP = {{ (cookiecutter.onnx_domain ~ "::" ~ cookiecutter.op_name) | tojson }}
+REQUIREMENT = {{ cookiecutter._opforge_requirement | tojson }}
 
 
 def remove_bytecode(root: str) -> None:
@@ -25,7 +26,8 @@ Created {PROJECT_DIR}
 
 Next steps:
   cd {PROJECT_DIR}
-  python -m pip install -e ".[test]"
+  python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu  # CPU torch, Linux
+  python -m pip install -e ".[test]"  # opforge comes from {REQUIREMENT}
   python -m pytest  # the conformance suite and an export / ONNX Runtime round trip
   opforge ops {MODULE}.ops  # list the package's ops
 

@@ -13,6 +13,8 @@ import keyword
 import os
 import re
 import sys
+import unicodedata
+from importlib import metadata, util
 
 # Rendered by cookiecutter: the answers, as JSON inside a raw string (tojson escapes quotes).
 CONTEXT = r'''{{ cookiecutter | tojson }}'''
@@ -29,9 +31,46 @@ TAKEN_MODULES = {"opforge", "torch", "numpy", "onnx", "onnxruntime", "onnxruntim
                  "cupy", "ml_dtypes", "pytest", "cookiecutter", "setuptools", "test", "tests", "conftest"}
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+def _unsafe(value: str) -> bool:
+    return "{" in value or "}" in value or any(
+        unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
+
+
+def installed_conflicts(slug: str, module: str) -> list:
+    """The package name or import name is already taken in this Python environment.
+
+    Installing a package whose distribution name is installed replaces (uninstalls) that distribution;
+    an import name that is already importable, or provided by an installed distribution, is shadowed.
+    """
+    found = []
+    dists = {_normalized(d.metadata["Name"] or ""): d for d in metadata.distributions()}
+    taken = dists.get(_normalized(slug))
+    if taken is not None:
+        found.append(f"package name {slug!r} is the installed distribution {taken.metadata['Name']} "
+                     f"{taken.version}: installing the new package would replace it; choose another project name")
+    providers = metadata.packages_distributions().get(module, [])
+    try:
+        importable = util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        importable = True
+    if providers or importable:
+        by = f" (provided by {', '.join(sorted(set(providers)))})" if providers else ""
+        found.append(f"module name {module!r} is already importable here{by}: the new package would shadow it; "
+                     "choose another project or module name, e.g. 'acme_vision_ops'")
+    return found
+
+
 def problems(context: dict) -> list:
     """Every problem with the answers in ``context`` (the ``cookiecutter`` dict), worded as a fix."""
     found = []
+    for key, value in context.items():
+        if isinstance(value, str) and _unsafe(value):
+            found.append(f"{key} {value[:60]!r} contains a brace or a control character (template syntax "
+                         "is refused): use letters, digits, spaces and punctuation")
     project = str(context.get("project_name", "")).strip()
     slug = str(context.get("package_slug", ""))
     module = str(context.get("module_name", ""))
@@ -57,6 +96,8 @@ def problems(context: dict) -> list:
     elif module in TAKEN_MODULES or module in getattr(sys, "stdlib_module_names", ()):
         found.append(f"module name {module!r} would shadow the installed module of that name: choose another "
                      "project or module name, e.g. 'acme_vision_ops'")
+    elif SLUG.match(slug):
+        found += installed_conflicts(slug, module)
 
     if not DOMAIN.match(domain):
         found.append(f"ONNX domain {domain!r} is invalid: expected identifiers joined by dots, e.g. "

@@ -17,7 +17,7 @@ from onnxscript import opset18 as op
 FLOATS = ["float32", "float64", "float16"]
 
 
-@opforge.op("{{ cookiecutter.onnx_domain }}::{{ cookiecutter.op_name }}", version=1, dtypes={"x": FLOATS, "output": FLOATS})
+@opforge.op({{ (cookiecutter.onnx_domain ~ "::" ~ cookiecutter.op_name) | tojson }}, version=1, dtypes={"x": FLOATS, "output": FLOATS})
 def {{ cookiecutter.__op_module }}(x: torch.Tensor, limit: float = 1.0) -> torch.Tensor:
     """Smooth clipping: ``limit * tanh(x / limit)`` is close to ``x`` near 0 and bounded by ``limit``."""
     return limit * torch.tanh(x / limit)
