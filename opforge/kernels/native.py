@@ -1,0 +1,602 @@
+"""opforge ops as native ONNX Runtime custom ops (``OrtCustomOp`` structs built with ctypes).
+
+One :class:`NativeOp` per op definition and execution provider, published once through
+onnxruntime-extensions' ``AddExternalCustomOp`` under a private name (see :func:`native_name`).
+ONNX Runtime calls ``CreateKernelV2`` once per node and session: that builds a :class:`NodeKernel`
+from the node's *plan* (checked in Python by the session before anything was published) and the
+node's attributes, read natively. ``KernelComputeV2`` then hands the kernel read-only numpy views
+of ONNX Runtime's input buffers and writes its results straight into ONNX Runtime's outputs (a
+kernel declaring ``out`` writes there itself). A kernel's exception becomes an ``OrtStatus``; the
+exception itself is parked under a token that the message carries, so the session re-raises it.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import inspect
+import itertools
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..opdef import AttributeDef, OpDef
+from ..types import ALL_DTYPES, dtype_name, numpy_dtype, onnx_dtype
+from . import ortapi
+from .ortapi import P
+
+DOMAIN = "ai.onnx.contrib"  # where onnxruntime-extensions registers external ops
+NAME_PREFIX = "opforge_native_"  # no onnxruntime-extensions op starts with it; models may not name it
+# ONNX Runtime cannot hold these element types in an OrtValue it hands a kernel
+UNSUPPORTED_DTYPES = frozenset({"complex64", "complex128"})
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+# -- plans: what the session checked about a node, handed to CreateKernelV2 -----------------------
+
+@dataclass
+class NodePlan:
+    """One node as the session validated it; ``CreateKernelV2`` finds it by node name."""
+
+    opdef: OpDef
+    node: str  # the node's (unique, rewritten) name
+    display: str  # how errors name it
+    groups: list[tuple[str, int, int]]  # per op input (ONNX order): (kind, first ORT index, count)
+    in_dtypes: list[str]  # per ORT input ("" for an absent optional one)
+    out_dtypes: list[str]
+    out_shapes: list[tuple[int, tuple[tuple[int, int], ...]] | None]  # rank, static (axis, dim); None unknown
+    device: str = "cpu"  # the session's kernel_device
+    kernel: Callable | None = None  # what runs the node on the CPU EP (resolved by the session)
+    attrs: dict[str, Any] = field(default_factory=dict)  # decoded from the proto
+
+
+_CREATING = threading.local()  # .plans: {node name: NodePlan} while a session is being created
+
+
+class creating:
+    """Context manager: plans that kernels created on this thread (by session creation) pick up."""
+
+    def __init__(self, plans: dict[str, NodePlan]) -> None:
+        self.plans = plans
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_CREATING, "plans", None)
+        _CREATING.plans = self.plans
+
+    def __exit__(self, *exc: Any) -> None:
+        _CREATING.plans = self.previous
+
+
+# -- kernel errors travel as a token in the status message ------------------------------------------
+
+_ERRORS: collections.OrderedDict[int, tuple[BaseException, str]] = collections.OrderedDict()
+_ERRORS_LOCK = threading.Lock()
+_ERROR_TOKENS = itertools.count(1)
+_MAX_PARKED = 256  # exceptions of runs outside opforge.InferenceSession are never claimed: keep few
+TOKEN = re.compile(r"\[opforge kernel error #(\d+)\]")
+
+
+def park_error(exc: BaseException, where: str) -> str:
+    """Keep ``exc`` for the run to re-raise; the status message that names it."""
+    token = next(_ERROR_TOKENS)
+    with _ERRORS_LOCK:
+        _ERRORS[token] = (exc, where)
+        while len(_ERRORS) > _MAX_PARKED:
+            _ERRORS.popitem(last=False)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first} (in the kernel of {where}) [opforge kernel error #{token}]"
+
+
+def claim_error(message: str) -> tuple[BaseException, str] | None:
+    """The kernel exception a status message names (removed from the parking lot), or None."""
+    match = TOKEN.search(message)
+    if match is None:
+        return None
+    with _ERRORS_LOCK:
+        return _ERRORS.pop(int(match.group(1)), None)
+
+
+# -- numpy views of ONNX Runtime memory -------------------------------------------------------------
+
+def host_view(address: int | None, shape: tuple[int, ...], dtype: np.dtype, writable: bool) -> np.ndarray:
+    """A numpy array over ``address`` (no copy); an empty array for zero elements."""
+    count = math.prod(shape)
+    if count == 0 or not address:
+        array = np.empty(shape, dtype)
+    else:
+        buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(address)
+        array = np.frombuffer(buffer, dtype).reshape(shape)
+    if not writable:
+        array.flags.writeable = False
+    return array
+
+
+# -- exact output casts -------------------------------------------------------------------------------
+
+def exact_cast(opdef: OpDef, index: int, value: Any, want: np.dtype) -> np.ndarray:
+    """``value`` as an array of ``want``, or a TypeError when the cast would change a value.
+
+    Integers and booleans must survive exactly; floats may round to the target's precision but a
+    finite value must stay finite (float64 1e40 -> float32 would become inf).
+    """
+    array = np.asarray(value)
+    if array.dtype == want:
+        return array
+    name = opdef.outputs[index].name
+    where = f"{opdef.name}: output {index} ({name!r}) of the kernel is {array.dtype}, but the model declares {want}"
+    have, kind = _kind(array.dtype), _kind(want)
+    if have not in "biufc" or kind not in "biufc":
+        raise TypeError(f"{where}; return an array of dtype {want}")
+    with np.errstate(all="ignore"):
+        cast = array.astype(want)
+        if kind in "biu" or (have in "biu" and kind == "b"):
+            ok = bool(np.array_equal(cast.astype(array.dtype), array))  # integers and bools: every value exactly
+        elif kind == "f" and have != "c":  # floats may round, but finite stays finite
+            finite = np.isfinite(cast.astype(np.float64))
+            ok = bool(np.array_equal(finite, np.isfinite(array)) if have == "f" else finite.all())
+        else:  # complex: the imaginary part must be zero when dropped
+            ok = bool(np.array_equal(cast.astype(array.dtype), array, equal_nan=True))
+    if not ok:
+        raise TypeError(f"{where}, and casting changes its values (overflow or lost digits); return an array "
+                        f"of dtype {want} (or values that {want} holds exactly)")
+    return cast
+
+
+def _kind(dtype: np.dtype) -> str:
+    """numpy's dtype kind, with ml_dtypes' bfloat16 (kind 'V') counted as a float."""
+    return "f" if dtype == numpy_dtype("bfloat16") else dtype.kind
+
+
+# -- the kernel of one node ---------------------------------------------------------------------------
+
+def takes_out(fn: Callable) -> bool:
+    """True when the kernel declares an ``out`` keyword (it writes into ONNX Runtime's buffers)."""
+    try:
+        return "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class NodeKernel:
+    """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call."""
+
+    def __init__(self, api: ortapi.Api, plan: NodePlan, attrs: dict[str, Any], kernel: Callable,
+                 in_dtypes: list[np.dtype | None], out_dtypes: list[np.dtype]) -> None:
+        self.api = api
+        self.plan = plan
+        self.opdef = plan.opdef
+        self.kernel = kernel
+        self.attrs = attrs
+        self.mutable = [name for name, value in attrs.items() if isinstance(value, list)]
+        self.n_inputs = len(in_dtypes)
+        self.in_dtypes = in_dtypes
+        self.out_dtypes = out_dtypes
+        self.n_outputs = len(self.out_dtypes)
+        self.writes_out = takes_out(kernel)
+        self.shape_cache: dict[tuple, list[tuple[int, ...]] | None] = {}
+        self.plain = all(kind == "tensor" for kind, _, _ in plan.groups) and \
+            list(self.opdef.python_order) == list(range(len(self.opdef.inputs)))
+        self.where = plan.display
+        # writable input views only for the torch reference: torch.from_numpy warns on read-only arrays
+        self.writable_inputs = kernel is not plan.opdef.kernels.get("cpu")
+
+    # -- per call ---------------------------------------------------------------------------------
+
+    def read_input(self, ctx: int, index: int) -> np.ndarray | None:
+        api = self.api
+        value = P()
+        api.check(api.KernelContext_GetInput(ctx, index, ctypes.byref(value)))
+        if not value.value:
+            return None
+        data = P()
+        api.check(api.GetTensorMutableData(value, ctypes.byref(data)))
+        return host_view(data.value, tensor_shape(api, value.value), self.in_dtypes[index], self.writable_inputs)
+
+    def output_buffer(self, ctx: int, index: int, shape: tuple[int, ...]) -> np.ndarray:
+        api = self.api
+        dims = (ctypes.c_int64 * len(shape))(*shape)
+        value = P()
+        api.check(api.KernelContext_GetOutput(ctx, index, dims, len(shape), ctypes.byref(value)))
+        data = P()
+        api.check(api.GetTensorMutableData(value, ctypes.byref(data)))
+        return host_view(data.value, shape, self.out_dtypes[index], True)
+
+    def arguments(self, ctx: int) -> list[Any]:
+        values = [self.read_input(ctx, i) for i in range(self.n_inputs)]
+        if self.plain:
+            return values
+        per_input: list[Any] = []
+        for kind, first, count in self.plan.groups:
+            if kind == "variadic":
+                per_input.append(values[first:first + count])
+            elif kind == "optional":
+                per_input.append(values[first] if count else None)
+            else:
+                per_input.append(values[first])
+        return self.opdef.python_inputs(per_input)
+
+    def fresh_attrs(self) -> dict[str, Any]:
+        attrs = dict(self.attrs)
+        for name in self.mutable:  # a kernel that edits a list must not change the next call's
+            attrs[name] = list(attrs[name])
+        return attrs
+
+    def compute(self, ctx: int) -> None:
+        args = self.arguments(ctx)
+        attrs = self.fresh_attrs()
+        if self.writes_out:
+            shapes = self.known_shapes(args, attrs)
+            if shapes is not None:
+                buffers = [self.output_buffer(ctx, k, shape) for k, shape in enumerate(shapes)]
+                attrs["out"] = buffers[0] if self.n_outputs == 1 else tuple(buffers)
+                result = self.kernel(*args, **attrs)
+                if result is None or result is attrs["out"]:
+                    return
+                self.write(ctx, result, buffers)
+                return
+            attrs["out"] = None
+        self.write(ctx, self.kernel(*args, **attrs), None)
+
+    def known_shapes(self, args: list[Any], attrs: dict[str, Any]) -> list[tuple[int, ...]] | None:
+        """Output shapes from ``@infer`` for these input shapes, when every dim is a known int."""
+        if self.opdef.infer_fn is None:
+            return None
+        key = tuple(None if a is None else tuple(x.shape for x in a) if isinstance(a, list) else a.shape
+                    for a in args)
+        if key in self.shape_cache:
+            return self.shape_cache[key]
+        from .._infer import output_specs
+        from ..types import TensorSpec
+
+        specs = [None if a is None else [TensorSpec(x.shape, x.dtype) for x in a] if isinstance(a, list)
+                 else TensorSpec(a.shape, a.dtype) for a in args]
+        plain_attrs = {k: v for k, v in attrs.items() if k != "out"}
+        out = output_specs(self.opdef, specs, plain_attrs)
+        shapes: list[tuple[int, ...]] | None = []
+        for spec in out:
+            if spec.shape is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                                             for d in spec.shape):
+                shapes = None
+                break
+            shapes.append(tuple(int(d) for d in spec.shape))  # type: ignore[union-attr]
+        if len(self.shape_cache) < 64:
+            self.shape_cache[key] = shapes
+        return shapes
+
+    def write(self, ctx: int, result: Any, buffers: list[np.ndarray] | None) -> None:
+        outs = list(result) if isinstance(result, (tuple, list)) else [result]
+        if len(outs) != self.n_outputs:
+            raise ValueError(f"{self.opdef.name}: the kernel returned {len(outs)} output(s), the op declares "
+                             f"{self.n_outputs} ({', '.join(o.name for o in self.opdef.outputs)})")
+        for index, value in enumerate(outs):
+            want = self.out_dtypes[index]
+            array = value if type(value) is np.ndarray and value.dtype == want else \
+                exact_cast(self.opdef, index, value, want)
+            self.check_shape(index, array.shape)
+            target = buffers[index] if buffers is not None else self.output_buffer(ctx, index, array.shape)
+            if target.shape != array.shape:
+                raise ValueError(f"{self.opdef.name}: output {index} of the kernel has shape {array.shape}, but "
+                                 f"its @infer promised {target.shape}")
+            if array.size:
+                np.copyto(target, array, casting="no")
+
+    def check_shape(self, index: int, shape: tuple[int, ...]) -> None:
+        """An output whose rank or static dims contradict the model (its @infer) is an error."""
+        expected = self.plan.out_shapes[index]
+        if expected is None:
+            return
+        rank, static = expected
+        if len(shape) == rank and all(shape[axis] == d for axis, d in static):
+            return
+        dims: list[Any] = ["?"] * rank
+        for axis, d in static:
+            dims[axis] = d
+        raise ValueError(f"{self.opdef.name}: output {index} ({self.opdef.outputs[index].name!r}) of the kernel "
+                         f"has shape {tuple(shape)}, but the model expects {tuple(dims)} (from @infer or the "
+                         "graph's value_info); fix the kernel or the op's @infer")
+
+
+def tensor_shape(api: ortapi.Api, value: int) -> tuple[int, ...]:
+    info = P()
+    api.check(api.GetTensorTypeAndShape(value, ctypes.byref(info)))
+    try:
+        count = ctypes.c_size_t()
+        api.check(api.GetDimensionsCount(info, ctypes.byref(count)))
+        dims = (ctypes.c_int64 * count.value)()
+        api.check(api.GetDimensions(info, dims, count.value))
+        return tuple(dims)
+    finally:
+        api.ReleaseTensorTypeAndShapeInfo(info)
+
+
+# -- attributes, read natively ------------------------------------------------------------------------
+
+_MISSING = "No attribute with name"  # ONNX Runtime's message for an attribute the node does not set
+
+
+def read_attribute(api: ortapi.Api, info: int, attr: AttributeDef, where: str) -> Any:
+    """The node's value of ``attr`` as its declared kind, its default when the node leaves it out."""
+    name = attr.name.encode()
+    try:
+        if attr.kind in ("float", "int", "bool"):
+            holder: Any = ctypes.c_float() if attr.kind == "float" else ctypes.c_int64()
+            getter = api.KernelInfoGetAttribute_float if attr.kind == "float" else api.KernelInfoGetAttribute_int64
+            api.check(getter(info, name, ctypes.byref(holder)))
+            value = holder.value
+            return bool(value) if attr.kind == "bool" else value
+        if attr.kind == "str":
+            size = ctypes.c_size_t(0)
+            api.check(api.KernelInfoGetAttribute_string(info, name, None, ctypes.byref(size)))
+            buffer = ctypes.create_string_buffer(size.value)
+            api.check(api.KernelInfoGetAttribute_string(info, name, buffer, ctypes.byref(size)))
+            return buffer.value.decode("utf-8")
+        if attr.kind in ("ints", "floats"):
+            element = ctypes.c_int64 if attr.kind == "ints" else ctypes.c_float
+            getter = api.KernelInfoGetAttributeArray_int64 if attr.kind == "ints" \
+                else api.KernelInfoGetAttributeArray_float
+            size = ctypes.c_size_t(0)
+            api.check(getter(info, name, None, ctypes.byref(size)))
+            array = (element * size.value)()
+            if size.value:
+                api.check(getter(info, name, array, ctypes.byref(size)))
+            return list(array)
+        if attr.kind == "strs":
+            return _read_strings(api, info, name)
+    except ortapi.OrtError as exc:
+        if _MISSING in str(exc):
+            if attr.required:
+                raise ValueError(f"{where}: the required attribute {attr.name!r} is missing") from None
+            return list(attr.default) if isinstance(attr.default, list) else attr.default
+        raise TypeError(f"{where}: attribute {attr.name!r} must be {attr.kind}: {exc}") from None
+    raise TypeError(f"{where}: attribute {attr.name!r} has an unsupported kind {attr.kind!r}")
+
+
+def _read_strings(api: ortapi.Api, info: int, name: bytes) -> list[str]:
+    allocator = P()
+    api.check(api.GetAllocatorWithDefaultOptions(ctypes.byref(allocator)))
+    strings = P()
+    size = ctypes.c_size_t(0)
+    api.check(api.KernelInfoGetAttributeArray_string(info, name, allocator, ctypes.byref(strings), ctypes.byref(size)))
+    if not strings.value:
+        return []
+    pointers = ctypes.cast(strings, ctypes.POINTER(ctypes.c_char_p * size.value)).contents
+    raw = ctypes.cast(strings, ctypes.POINTER(P * size.value)).contents
+    values = [p.decode("utf-8") for p in pointers]
+    for pointer in raw:
+        api.check(api.AllocatorFree(allocator, pointer))
+    api.check(api.AllocatorFree(allocator, strings))
+    return values
+
+
+def _element_type(api: ortapi.Api, getter: Callable, info: int, index: int) -> int:
+    """The ONNX element type of the node's input/output ``index`` (0 when absent or not a tensor)."""
+    type_info = P()
+    try:
+        api.check(getter(info, index, ctypes.byref(type_info)))
+    except ortapi.OrtError:
+        return 0
+    try:
+        tensor_info = P()  # owned by type_info
+        api.check(api.CastTypeInfoToTensorInfo(type_info, ctypes.byref(tensor_info)))
+        if not tensor_info.value:
+            return 0
+        elem = ctypes.c_int()
+        api.check(api.GetTensorElementType(tensor_info, ctypes.byref(elem)))
+        return elem.value
+    finally:
+        api.ReleaseTypeInfo(type_info)
+
+
+def node_dtypes(api: ortapi.Api, info: int, plan: NodePlan) -> tuple[list[np.dtype | None], list[np.dtype]]:
+    """The node's input and output dtypes as ONNX Runtime resolved them, checked against the op."""
+    opdef = plan.opdef
+    count = ctypes.c_size_t()
+    api.check(api.KernelInfo_GetInputCount(info, ctypes.byref(count)))
+    allowed: list[tuple[str, tuple[str, ...]]] = []  # per ORT input index
+    for spec, (kind, _, n) in zip(opdef.inputs, plan.groups):
+        if kind == "variadic":
+            allowed.extend((f"input {spec.name!r}[{k}]", spec.dtypes) for k in range(n))
+        else:
+            allowed.append((f"input {spec.name!r}", spec.dtypes))
+    in_dtypes: list[np.dtype | None] = []
+    for index in range(count.value):
+        elem = _element_type(api, api.KernelInfo_GetInputTypeInfo, info, index)
+        what, dtypes = allowed[index] if index < len(allowed) else (f"input {index}", ())
+        in_dtypes.append(_checked_dtype(elem, dtypes, plan.display, what) if elem else None)
+    api.check(api.KernelInfo_GetOutputCount(info, ctypes.byref(count)))
+    out_dtypes = []
+    for index in range(count.value):
+        elem = _element_type(api, api.KernelInfo_GetOutputTypeInfo, info, index)
+        spec = opdef.outputs[index]
+        out_dtypes.append(_checked_dtype(elem, spec.dtypes, plan.display, f"output {index} ({spec.name!r})"))
+    return in_dtypes, out_dtypes
+
+
+def _checked_dtype(elem: int, allowed: tuple[str, ...], where: str, what: str) -> np.dtype:
+    name = element_dtype(elem)
+    if name is None or name not in allowed or name in UNSUPPORTED_DTYPES:
+        raise TypeError(f"{where}: {what} has ONNX element type {name or elem}, the op allows {', '.join(allowed)}")
+    return numpy_dtype(name)
+
+
+def node_name(api: ortapi.Api, info: int) -> str:
+    size = ctypes.c_size_t(0)
+    api.check(api.KernelInfo_GetNodeName(info, None, ctypes.byref(size)))
+    buffer = ctypes.create_string_buffer(max(size.value, 1))
+    api.check(api.KernelInfo_GetNodeName(info, buffer, ctypes.byref(size)))
+    return buffer.value.decode("utf-8", "replace")
+
+
+# -- the OrtCustomOp ----------------------------------------------------------------------------------
+
+_KERNELS: dict[int, NodeKernel] = {}  # handle -> kernel; ONNX Runtime holds the handle
+_HANDLES = itertools.count(1)
+_KERNELS_LOCK = threading.Lock()
+
+
+class NativeOp:
+    """The ``OrtCustomOp`` of one op definition on one execution provider.
+
+    It lives as long as the process: ONNX Runtime and onnxruntime-extensions keep raw pointers to
+    the struct and its callbacks.
+    """
+
+    def __init__(self, opdef: OpDef, name: str, provider: str | None, out_dtypes: tuple[str, ...]) -> None:
+        self.opdef = opdef
+        self.name = name
+        self.provider = provider
+        self.out_dtypes = out_dtypes
+        self._name_buffer = ctypes.create_string_buffer(name.encode())
+        self._provider_buffer = ctypes.create_string_buffer(provider.encode()) if provider else None
+        # Inputs take any type (the session and CreateKernelV2 check them against the op); outputs
+        # have fixed types, because ONNX Runtime cannot infer a dynamically typed output here.
+        self.input_types = [0 for _ in opdef.inputs]
+        self.output_types = [onnx_dtype(d) for d in out_dtypes]
+        self.characteristics = [ortapi.INPUT_OUTPUT_VARIADIC if spec.variadic else ortapi.INPUT_OUTPUT_OPTIONAL
+                                if spec.optional else ortapi.INPUT_OUTPUT_REQUIRED for spec in opdef.inputs]
+        self.struct = ortapi.OrtCustomOp()
+        self.struct.version = ortapi.CUSTOM_OP_VERSION
+        self._callbacks: list[Any] = []
+        for field_name, fn in self._callback_functions().items():
+            callback = ortapi.CALLBACK_TYPES[field_name](fn)
+            self._callbacks.append(callback)
+            setattr(self.struct, field_name, ctypes.cast(callback, P).value)
+
+    def _callback_functions(self) -> dict[str, Callable]:
+        # every callback catches BaseException: one escaping a ctypes callback aborts the process
+        def guarded(default: Any, fn: Callable) -> Callable:
+            def call(*args: Any) -> Any:
+                try:
+                    return fn(*args)
+                except BaseException:  # noqa: BLE001
+                    return default
+            return call
+
+        name_address = ctypes.addressof(self._name_buffer)
+        provider_address = ctypes.addressof(self._provider_buffer) if self._provider_buffer else None
+        n_in, n_out = len(self.input_types), len(self.output_types)
+        memory = 0  # OrtMemTypeDefault: inputs where the provider keeps them
+
+        return {
+            "GetName": guarded(name_address, lambda op: name_address),
+            "GetExecutionProviderType": guarded(provider_address, lambda op: provider_address),
+            "GetInputType": guarded(0, lambda op, i: self.input_types[i] if i < n_in else 0),
+            "GetInputTypeCount": guarded(n_in, lambda op: n_in),
+            "GetOutputType": guarded(0, lambda op, i: self.output_types[i] if i < n_out else 0),
+            "GetOutputTypeCount": guarded(n_out, lambda op: n_out),
+            "KernelDestroy": guarded(None, _destroy),
+            "GetInputCharacteristic": guarded(0, lambda op, i: self.characteristics[i] if i < n_in else 0),
+            "GetOutputCharacteristic": guarded(0, lambda op, i: ortapi.INPUT_OUTPUT_REQUIRED),
+            "GetInputMemoryType": guarded(memory, lambda op, i: memory),
+            "GetVariadicInputMinArity": guarded(0, lambda op: 0),
+            "GetVariadicInputHomogeneity": guarded(0, lambda op: 0),
+            "GetVariadicOutputMinArity": guarded(1, lambda op: 1),
+            "GetVariadicOutputHomogeneity": guarded(0, lambda op: 0),
+            "CreateKernelV2": self._create_kernel,
+            "KernelComputeV2": _compute,
+        }
+
+    def _create_kernel(self, op: int, api_address: int, info: int, out: Any) -> int | None:
+        api = None
+        try:
+            api = ortapi.api_at(api_address)
+            name = node_name(api, info)
+            plans = getattr(_CREATING, "plans", None)
+            plan = plans.get(name) if plans else None
+            if plan is None or plan.opdef is not self.opdef:
+                raise RuntimeError(f"node {name!r}: {self.name} runs only in the sessions opforge.InferenceSession "
+                                   "creates (it checks each node first)")
+            in_dtypes, out_dtypes = node_dtypes(api, info, plan)
+            attrs = {a.name: read_attribute(api, info, a, plan.display) for a in self.opdef.attributes}
+            if self.provider:  # device memory in and out, on ONNX Runtime's stream
+                from .gpu import DeviceNodeKernel  # (gpu imports native: imported here, not at the top)
+
+                node_kernel: NodeKernel = DeviceNodeKernel(api, plan, attrs, in_dtypes, out_dtypes)
+            else:
+                assert plan.kernel is not None
+                node_kernel = NodeKernel(api, plan, attrs, plan.kernel, in_dtypes, out_dtypes)
+            with _KERNELS_LOCK:
+                handle = next(_HANDLES)
+                _KERNELS[handle] = node_kernel
+            out[0] = handle
+            return None
+        except BaseException as exc:  # noqa: BLE001
+            if api is None:
+                return None  # no table to build a status with; ONNX Runtime then reports a null kernel
+            return api.status(f"opforge: cannot create the kernel of {self.name}: {type(exc).__name__}: {exc}")
+
+
+def _destroy(handle: int | None) -> None:
+    with _KERNELS_LOCK:
+        _KERNELS.pop(handle or 0, None)
+
+
+def _compute(handle: int | None, ctx: int | None) -> int | None:
+    kernel = _KERNELS.get(handle or 0)
+    if kernel is None:
+        return None
+    try:
+        kernel.compute(ctx)
+        return None
+    except BaseException as exc:  # noqa: BLE001 - anything escaping here aborts the process
+        try:
+            return kernel.api.status(park_error(exc, kernel.where))
+        except BaseException:  # noqa: BLE001
+            return kernel.api.status("opforge: a kernel failed and its error could not be reported")
+
+
+# -- publishing ----------------------------------------------------------------------------------------
+
+_LOCK = threading.RLock()
+_OPS: dict[tuple, NativeOp] = {}  # ((id(opdef), output dtypes, cuda), provider) -> op; never shrinks
+_LIVE_OPDEFS: list[OpDef] = []  # keeps each published op definition alive, so ids are never reused
+_NAMES: dict[tuple, str] = {}  # (id(opdef), output dtypes, cuda) -> native name
+
+
+def publish(opdef: OpDef, out_dtypes: tuple[str, ...], cuda: bool = False) -> str:
+    """Publish the native op(s) of ``opdef`` with these output dtypes once; the op_type nodes use.
+
+    ``cuda``: a second name whose op exists twice, for the CUDA execution provider (device memory)
+    and for the CPU one (where ONNX Runtime places the nodes it cannot put on the GPU); sessions
+    without ``kernel_device="cuda"`` never see it. A bad op here would break every later session
+    (ONNX Runtime builds the schemas of all published ops), so the dtypes are checked again.
+    """
+    bad = [d for d in out_dtypes if d in UNSUPPORTED_DTYPES or d not in ALL_DTYPES]
+    if bad or len(out_dtypes) != len(opdef.outputs):
+        raise TypeError(f"{opdef.name}: cannot publish a native op with output dtypes {out_dtypes}")
+    key = (id(opdef), out_dtypes, cuda)
+    with _LOCK:
+        name = _NAMES.get(key)
+        if name is None:
+            _, add = ortapi.extensions_library()
+            safe = re.sub(r"[^A-Za-z0-9_]", "_", f"{opdef.domain}__{opdef.op_type}")
+            name = f"{NAME_PREFIX}{len(_NAMES)}_{safe}_v{opdef.version}{'_cuda' if cuda else ''}"
+            for provider in ((CUDA_PROVIDER, None) if cuda else (None,)):
+                op = NativeOp(opdef, name, provider, out_dtypes)
+                if not add(ctypes.byref(op.struct)):
+                    raise RuntimeError(f"onnxruntime-extensions refused the custom op {name} ({opdef.name})")
+                _OPS[(key, provider)] = op
+            _NAMES[key] = name
+            _LIVE_OPDEFS.append(opdef)
+        return name
+
+
+def published() -> list[NativeOp]:
+    with _LOCK:
+        return list(_OPS.values())
+
+
+def library_path() -> str:
+    return ortapi.extensions_library()[0]
+
+
+def element_dtype(elem_type: int) -> str | None:
+    try:
+        return dtype_name(elem_type)
+    except TypeError:
+        return None
