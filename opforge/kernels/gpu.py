@@ -33,6 +33,7 @@ import numpy as np
 
 from .native import NodeKernel, exact_cast, tensor_shape
 from .ortapi import P
+from .registry import returning
 
 if TYPE_CHECKING:
     from ..opdef import OpDef
@@ -145,7 +146,7 @@ def to_host(opdef: OpDef, outputs: list[Any], narrow_bfloat16: bool = False) -> 
 def run_on_device(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
     """Run the cuda kernel of ``opdef`` on numpy inputs; numpy outputs (a tuple when several)."""
     args, widened = to_device(inputs)
-    out = opdef.kernels["cuda"](*args, **attrs)
+    out = returning(opdef.kernels["cuda"])(*args, **attrs)
     many = isinstance(out, (tuple, list))
     results = to_host(opdef, list(out) if many else [out], narrow_bfloat16=widened)
     return tuple(results) if many else results[0]
@@ -227,7 +228,7 @@ def _call_cpu(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
             value = value.resolve_neg()
         return _from_torch(value)  # a view of the tensor's memory
 
-    out = opdef.kernels["cpu"](*_convert(opdef, inputs, to_numpy), **attrs)
+    out = returning(opdef.kernels["cpu"])(*_convert(opdef, inputs, to_numpy), **attrs)
     results = []
     for index, value in enumerate(_outputs(opdef, out, "cpu")):
         array = np.asarray(value)
@@ -283,7 +284,7 @@ def _call_cuda(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
         return cupy.from_dlpack(value)  # shares the tensor's memory
 
     with _on_torch_stream(index):
-        out = opdef.kernels["cuda"](*_convert(opdef, inputs, to_cupy), **attrs)
+        out = returning(opdef.kernels["cuda"])(*_convert(opdef, inputs, to_cupy), **attrs)
         results = []
         for position, value in enumerate(_outputs(opdef, out, "cuda")):
             if not isinstance(value, cupy.ndarray):

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import inspect
 import itertools
-import math
 import re
 import threading
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from ..opdef import AttributeDef, OpDef
 from ..types import ALL_DTYPES, dtype_name, numpy_dtype, onnx_dtype
 from . import ortapi
 from .ortapi import P
+from .registry import takes_out
 
 DOMAIN = "ai.onnx.contrib"  # where onnxruntime-extensions registers external ops
 NAME_PREFIX = "opforge_native_"  # no onnxruntime-extensions op starts with it; models may not name it
@@ -53,6 +52,7 @@ class NodePlan:
     device: str = "cpu"  # the session's kernel_device
     kernel: Callable | None = None  # what runs the node on the CPU EP (resolved by the session)
     attrs: dict[str, Any] = field(default_factory=dict)  # decoded from the proto
+    given: frozenset[str] = frozenset()  # the attributes the node sets (the others take their defaults)
 
 
 _CREATING = threading.local()  # .plans: {node name: NodePlan} while a session is being created
@@ -105,15 +105,47 @@ def claim_error(message: str) -> tuple[BaseException, str] | None:
 
 def host_view(address: int | None, shape: tuple[int, ...], dtype: np.dtype, writable: bool) -> np.ndarray:
     """A numpy array over ``address`` (no copy); an empty array for zero elements."""
-    count = math.prod(shape)
+    count = 1
+    for d in shape:
+        count *= d
     if count == 0 or not address:
         array = np.empty(shape, dtype)
     else:
-        buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(address)
-        array = np.frombuffer(buffer, dtype).reshape(shape)
+        array = np.frombuffer((ctypes.c_char * (count * dtype.itemsize)).from_address(address), dtype)
+        if len(shape) != 1:
+            array = array.reshape(shape)
     if not writable:
         array.flags.writeable = False
     return array
+
+
+class _Scratch:
+    """One thread's out-parameters for OrtApi calls, with their pointers made once."""
+
+    def __init__(self) -> None:
+        self.value, self.data, self.info = P(), P(), P()
+        self.count = ctypes.c_size_t()
+        self.value_ref, self.data_ref = ctypes.byref(self.value), ctypes.byref(self.data)
+        self.info_ref, self.count_ref = ctypes.byref(self.info), ctypes.byref(self.count)
+        self.dims = (ctypes.c_int64 * 16)()
+
+    def shape_of(self, api: ortapi.Api, value: int) -> tuple[int, ...]:
+        status = api.GetTensorTypeAndShape(value, self.info_ref)
+        if status:
+            api.check(status)
+        info = self.info.value
+        try:
+            status = api.GetDimensionsCount(info, self.count_ref)
+            if status:
+                api.check(status)
+            rank = self.count.value
+            dims = self.dims if rank <= 16 else (ctypes.c_int64 * rank)()
+            status = api.GetDimensions(info, dims, rank)
+            if status:
+                api.check(status)
+            return tuple(dims[:rank])
+        finally:
+            api.ReleaseTensorTypeAndShapeInfo(info)
 
 
 # -- exact output casts -------------------------------------------------------------------------------
@@ -154,14 +186,6 @@ def _kind(dtype: np.dtype) -> str:
 
 # -- the kernel of one node ---------------------------------------------------------------------------
 
-def takes_out(fn: Callable) -> bool:
-    """True when the kernel declares an ``out`` keyword (it writes into ONNX Runtime's buffers)."""
-    try:
-        return "out" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class NodeKernel:
     """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call."""
 
@@ -179,32 +203,51 @@ class NodeKernel:
         self.n_outputs = len(self.out_dtypes)
         self.writes_out = takes_out(kernel)
         self.shape_cache: dict[tuple, list[tuple[int, ...]] | None] = {}
+        self.dims: dict[tuple[int, ...], Any] = {}  # output shape -> its int64 dims array
+        self.local = threading.local()
         self.plain = all(kind == "tensor" for kind, _, _ in plan.groups) and \
             list(self.opdef.python_order) == list(range(len(self.opdef.inputs)))
         self.where = plan.display
         # writable input views only for the torch reference: torch.from_numpy warns on read-only arrays
-        self.writable_inputs = kernel is not plan.opdef.kernels.get("cpu")
+        self.writable_inputs = "cpu" not in plan.opdef.kernels
 
     # -- per call ---------------------------------------------------------------------------------
 
+    def scratch(self) -> _Scratch:
+        """This thread's out-parameters (ONNX Runtime may run one node on several threads at once)."""
+        try:
+            return self.local.scratch
+        except AttributeError:
+            scratch = self.local.scratch = _Scratch()
+            return scratch
+
     def read_input(self, ctx: int, index: int) -> np.ndarray | None:
-        api = self.api
-        value = P()
-        api.check(api.KernelContext_GetInput(ctx, index, ctypes.byref(value)))
-        if not value.value:
+        api, scratch = self.api, self.scratch()
+        status = api.KernelContext_GetInput(ctx, index, scratch.value_ref)
+        if status:
+            api.check(status)
+        value = scratch.value.value
+        if not value:
             return None
-        data = P()
-        api.check(api.GetTensorMutableData(value, ctypes.byref(data)))
-        return host_view(data.value, tensor_shape(api, value.value), self.in_dtypes[index], self.writable_inputs)
+        status = api.GetTensorMutableData(value, scratch.data_ref)
+        if status:
+            api.check(status)
+        return host_view(scratch.data.value, scratch.shape_of(api, value), self.in_dtypes[index], self.writable_inputs)
 
     def output_buffer(self, ctx: int, index: int, shape: tuple[int, ...]) -> np.ndarray:
-        api = self.api
-        dims = (ctypes.c_int64 * len(shape))(*shape)
-        value = P()
-        api.check(api.KernelContext_GetOutput(ctx, index, dims, len(shape), ctypes.byref(value)))
-        data = P()
-        api.check(api.GetTensorMutableData(value, ctypes.byref(data)))
-        return host_view(data.value, shape, self.out_dtypes[index], True)
+        api, scratch = self.api, self.scratch()
+        dims = self.dims.get(shape)
+        if dims is None:
+            dims = (ctypes.c_int64 * len(shape))(*shape)  # read-only to ONNX Runtime: shared by threads
+            if len(self.dims) < 256:
+                self.dims[shape] = dims
+        status = api.KernelContext_GetOutput(ctx, index, dims, len(shape), scratch.value_ref)
+        if status:
+            api.check(status)
+        status = api.GetTensorMutableData(scratch.value.value, scratch.data_ref)
+        if status:
+            api.check(status)
+        return host_view(scratch.data.value, shape, self.out_dtypes[index], True)
 
     def arguments(self, ctx: int) -> list[Any]:
         values = [self.read_input(ctx, i) for i in range(self.n_inputs)]
@@ -228,7 +271,8 @@ class NodeKernel:
 
     def compute(self, ctx: int) -> None:
         args = self.arguments(ctx)
-        attrs = self.fresh_attrs()
+        # ``**attrs`` gives the kernel a dict of its own; only lists (and ``out``) need a fresh copy here
+        attrs = self.fresh_attrs() if self.mutable or self.writes_out else self.attrs
         if self.writes_out:
             shapes = self.known_shapes(args, attrs)
             if shapes is not None:
@@ -316,11 +360,8 @@ def tensor_shape(api: ortapi.Api, value: int) -> tuple[int, ...]:
 
 # -- attributes, read natively ------------------------------------------------------------------------
 
-_MISSING = "No attribute with name"  # ONNX Runtime's message for an attribute the node does not set
-
-
 def read_attribute(api: ortapi.Api, info: int, attr: AttributeDef, where: str) -> Any:
-    """The node's value of ``attr`` as its declared kind, its default when the node leaves it out."""
+    """The node's value of ``attr`` (which it sets) as its declared kind."""
     name = attr.name.encode()
     try:
         if attr.kind in ("float", "int", "bool"):
@@ -348,10 +389,6 @@ def read_attribute(api: ortapi.Api, info: int, attr: AttributeDef, where: str) -
         if attr.kind == "strs":
             return _read_strings(api, info, name)
     except ortapi.OrtError as exc:
-        if _MISSING in str(exc):
-            if attr.required:
-                raise ValueError(f"{where}: the required attribute {attr.name!r} is missing") from None
-            return list(attr.default) if isinstance(attr.default, list) else attr.default
         raise TypeError(f"{where}: attribute {attr.name!r} must be {attr.kind}: {exc}") from None
     raise TypeError(f"{where}: attribute {attr.name!r} has an unsupported kind {attr.kind!r}")
 
@@ -512,7 +549,8 @@ class NativeOp:
                 raise RuntimeError(f"node {name!r}: {self.name} runs only in the sessions opforge.InferenceSession "
                                    "creates (it checks each node first)")
             in_dtypes, out_dtypes = node_dtypes(api, info, plan)
-            attrs = {a.name: read_attribute(api, info, a, plan.display) for a in self.opdef.attributes}
+            attrs = {a.name: read_attribute(api, info, a, plan.display) if a.name in plan.given else
+                     list(a.default) if isinstance(a.default, list) else a.default for a in self.opdef.attributes}
             if self.provider:  # device memory in and out, on ONNX Runtime's stream
                 from .gpu import DeviceNodeKernel  # (gpu imports native: imported here, not at the top)
 

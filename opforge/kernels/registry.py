@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,20 @@ def torch_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def takes_out(fn: Callable) -> bool:
+    """True when a kernel declares an ``out`` keyword: it can write into ONNX Runtime's output buffers."""
+    try:
+        return "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def returning(fn: Callable) -> Callable:
+    """``fn`` for callers that have no output buffers: an ``out`` kernel gets ``out=None`` (it then returns
+    its arrays); ``out=`` given explicitly still wins."""
+    return functools.partial(fn, out=None) if takes_out(fn) else fn
 
 
 def kernel_source(opdef: OpDef, device: str = "cpu") -> str:
@@ -84,7 +99,7 @@ def resolve(opdef: OpDef, device: str = "cpu") -> Callable:
     """
     source = kernel_source(opdef, device)
     if source == "kernel":
-        return opdef.kernels["cpu"] if device == "cpu" else _cuda_kernel(opdef)
+        return returning(opdef.kernels["cpu"]) if device == "cpu" else _cuda_kernel(opdef)
     if source == "torch reference":
         return _torch_reference_kernel(opdef)
     if device == "cuda" and kernel_source(opdef, "cpu"):

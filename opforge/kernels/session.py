@@ -160,7 +160,7 @@ class _Planner:
         self.names.add(unique)
         plan = native.NodePlan(opdef=opdef, node=unique, display=where, groups=groups, in_dtypes=in_dtypes,
                                out_dtypes=out_dtypes, out_shapes=out_shapes, device=self.device, kernel=kernel,
-                               attrs=attrs)
+                               attrs=attrs, given=frozenset(a.name for a in node.attribute))
         self.plans[unique] = plan
         return plan
 
