@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import itertools
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -190,7 +191,8 @@ class NodeKernel:
     """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call."""
 
     def __init__(self, api: ortapi.Api, plan: NodePlan, attrs: dict[str, Any], kernel: Callable,
-                 in_dtypes: list[np.dtype | None], out_dtypes: list[np.dtype]) -> None:
+                 in_dtypes: list[np.dtype | None], out_dtypes: list[np.dtype],
+                 static: list[tuple[int, ...] | None] | None = None) -> None:
         self.api = api
         self.plan = plan
         self.opdef = plan.opdef
@@ -205,8 +207,13 @@ class NodeKernel:
         self.shape_cache: dict[tuple, list[tuple[int, ...]] | None] = {}
         self.dims: dict[tuple[int, ...], Any] = {}  # output shape -> its int64 dims array
         self.local = threading.local()
+        # inputs whose shape the graph fixes: one size query (a safety check) instead of four calls
+        self.static = [(shape, math.prod(shape) * dtype.itemsize) if shape is not None and dtype is not None else None
+                       for shape, dtype in zip(static or [None] * len(in_dtypes), in_dtypes)]
         self.plain = all(kind == "tensor" for kind, _, _ in plan.groups) and \
             list(self.opdef.python_order) == list(range(len(self.opdef.inputs)))
+        if self.plain and self.n_outputs == 1 and not self.mutable and not self.writes_out:
+            self.compute = self.compute_plain  # type: ignore[method-assign]
         self.where = plan.display
         # writable input views only for the torch reference: torch.from_numpy warns on read-only arrays
         self.writable_inputs = "cpu" not in plan.opdef.kernels
@@ -232,7 +239,15 @@ class NodeKernel:
         status = api.GetTensorMutableData(value, scratch.data_ref)
         if status:
             api.check(status)
-        return host_view(scratch.data.value, scratch.shape_of(api, value), self.in_dtypes[index], self.writable_inputs)
+        static = self.static[index]
+        if static is not None:
+            status = api.GetTensorSizeInBytes(value, scratch.count_ref)
+            if status:
+                api.check(status)
+            shape = static[0] if scratch.count.value == static[1] else scratch.shape_of(api, value)
+        else:
+            shape = scratch.shape_of(api, value)
+        return host_view(scratch.data.value, shape, self.in_dtypes[index], self.writable_inputs)
 
     def output_buffer(self, ctx: int, index: int, shape: tuple[int, ...]) -> np.ndarray:
         api, scratch = self.api, self.scratch()
@@ -285,6 +300,20 @@ class NodeKernel:
                 return
             attrs["out"] = None
         self.write(ctx, self.kernel(*args, **attrs), None)
+
+    def compute_plain(self, ctx: int) -> None:
+        """``compute`` for the common node: every input present once, one output, a returning kernel."""
+        read = self.read_input
+        result = self.kernel(*[read(ctx, i) for i in range(self.n_inputs)], **self.attrs)
+        if type(result) is np.ndarray and result.dtype == self.out_dtypes[0]:
+            shape = result.shape
+            expected = self.plan.out_shapes[0]
+            if expected is None or (len(shape) == expected[0] and all(shape[a] == d for a, d in expected[1])):
+                target = self.output_buffer(ctx, 0, shape)
+                if result.size:
+                    np.copyto(target, result, casting="no")
+                return
+        self.write(ctx, result, None)
 
     def known_shapes(self, args: list[Any], attrs: dict[str, Any]) -> list[tuple[int, ...]] | None:
         """Output shapes from ``@infer`` for these input shapes, when every dim is a known int."""
@@ -410,27 +439,35 @@ def _read_strings(api: ortapi.Api, info: int, name: bytes) -> list[str]:
     return values
 
 
-def _element_type(api: ortapi.Api, getter: Callable, info: int, index: int) -> int:
-    """The ONNX element type of the node's input/output ``index`` (0 when absent or not a tensor)."""
+def _type_of(api: ortapi.Api, getter: Callable, info: int, index: int) -> tuple[int, tuple[int, ...] | None]:
+    """The ONNX element type of the node's input/output ``index`` (0 when absent or not a tensor) and
+    its shape when every dim is static (None otherwise)."""
     type_info = P()
     try:
         api.check(getter(info, index, ctypes.byref(type_info)))
     except ortapi.OrtError:
-        return 0
+        return 0, None
     try:
         tensor_info = P()  # owned by type_info
         api.check(api.CastTypeInfoToTensorInfo(type_info, ctypes.byref(tensor_info)))
         if not tensor_info.value:
-            return 0
+            return 0, None
         elem = ctypes.c_int()
         api.check(api.GetTensorElementType(tensor_info, ctypes.byref(elem)))
-        return elem.value
+        count = ctypes.c_size_t()
+        api.check(api.GetDimensionsCount(tensor_info, ctypes.byref(count)))
+        dims = (ctypes.c_int64 * count.value)()
+        api.check(api.GetDimensions(tensor_info, dims, count.value))
+        static = tuple(dims) if count.value and all(d >= 0 for d in dims) else None
+        return elem.value, static
     finally:
         api.ReleaseTypeInfo(type_info)
 
 
-def node_dtypes(api: ortapi.Api, info: int, plan: NodePlan) -> tuple[list[np.dtype | None], list[np.dtype]]:
-    """The node's input and output dtypes as ONNX Runtime resolved them, checked against the op."""
+def node_dtypes(api: ortapi.Api, info: int, plan: NodePlan
+                ) -> tuple[list[np.dtype | None], list[np.dtype], list[tuple[int, ...] | None]]:
+    """The node's input and output dtypes as ONNX Runtime resolved them, checked against the op, and
+    the inputs' static shapes (where the graph fixes every dim)."""
     opdef = plan.opdef
     count = ctypes.c_size_t()
     api.check(api.KernelInfo_GetInputCount(info, ctypes.byref(count)))
@@ -441,17 +478,19 @@ def node_dtypes(api: ortapi.Api, info: int, plan: NodePlan) -> tuple[list[np.dty
         else:
             allowed.append((f"input {spec.name!r}", spec.dtypes))
     in_dtypes: list[np.dtype | None] = []
+    static: list[tuple[int, ...] | None] = []
     for index in range(count.value):
-        elem = _element_type(api, api.KernelInfo_GetInputTypeInfo, info, index)
+        elem, shape = _type_of(api, api.KernelInfo_GetInputTypeInfo, info, index)
         what, dtypes = allowed[index] if index < len(allowed) else (f"input {index}", ())
         in_dtypes.append(_checked_dtype(elem, dtypes, plan.display, what) if elem else None)
+        static.append(shape)
     api.check(api.KernelInfo_GetOutputCount(info, ctypes.byref(count)))
     out_dtypes = []
     for index in range(count.value):
-        elem = _element_type(api, api.KernelInfo_GetOutputTypeInfo, info, index)
+        elem, _ = _type_of(api, api.KernelInfo_GetOutputTypeInfo, info, index)
         spec = opdef.outputs[index]
         out_dtypes.append(_checked_dtype(elem, spec.dtypes, plan.display, f"output {index} ({spec.name!r})"))
-    return in_dtypes, out_dtypes
+    return in_dtypes, out_dtypes, static
 
 
 def _checked_dtype(elem: int, allowed: tuple[str, ...], where: str, what: str) -> np.dtype:
@@ -548,7 +587,7 @@ class NativeOp:
             if plan is None or plan.opdef is not self.opdef:
                 raise RuntimeError(f"node {name!r}: {self.name} runs only in the sessions opforge.InferenceSession "
                                    "creates (it checks each node first)")
-            in_dtypes, out_dtypes = node_dtypes(api, info, plan)
+            in_dtypes, out_dtypes, static = node_dtypes(api, info, plan)
             attrs = {a.name: read_attribute(api, info, a, plan.display) if a.name in plan.given else
                      list(a.default) if isinstance(a.default, list) else a.default for a in self.opdef.attributes}
             if self.provider:  # device memory in and out, on ONNX Runtime's stream
@@ -557,7 +596,7 @@ class NativeOp:
                 node_kernel: NodeKernel = DeviceNodeKernel(api, plan, attrs, in_dtypes, out_dtypes)
             else:
                 assert plan.kernel is not None
-                node_kernel = NodeKernel(api, plan, attrs, plan.kernel, in_dtypes, out_dtypes)
+                node_kernel = NodeKernel(api, plan, attrs, plan.kernel, in_dtypes, out_dtypes, static)
             with _KERNELS_LOCK:
                 handle = next(_HANDLES)
                 _KERNELS[handle] = node_kernel
@@ -569,13 +608,15 @@ class NativeOp:
             return api.status(f"opforge: cannot create the kernel of {self.name}: {type(exc).__name__}: {exc}")
 
 
-def _destroy(handle: int | None) -> None:
-    with _KERNELS_LOCK:
-        _KERNELS.pop(handle or 0, None)
+# Both are bound to their tables as defaults: ONNX Runtime may destroy sessions while the interpreter
+# shuts down, after this module's globals were cleared.
+def _destroy(handle: int | None, kernels: dict = _KERNELS, lock: Any = _KERNELS_LOCK) -> None:
+    with lock:
+        kernels.pop(handle or 0, None)
 
 
-def _compute(handle: int | None, ctx: int | None) -> int | None:
-    kernel = _KERNELS.get(handle or 0)
+def _compute(handle: int | None, ctx: int | None, kernels: dict = _KERNELS) -> int | None:
+    kernel = kernels.get(handle or 0)
     if kernel is None:
         return None
     try:
@@ -619,6 +660,9 @@ def publish(opdef: OpDef, out_dtypes: tuple[str, ...], cuda: bool = False) -> st
                 if not add(ctypes.byref(op.struct)):
                     raise RuntimeError(f"onnxruntime-extensions refused the custom op {name} ({opdef.name})")
                 _OPS[(key, provider)] = op
+                # ONNX Runtime keeps raw pointers to the struct and its callbacks until the process ends,
+                # even past the interpreter's teardown of module globals: never free them
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(op))
             _NAMES[key] = name
             _LIVE_OPDEFS.append(opdef)
         return name

@@ -34,6 +34,7 @@ SLOTS = {
     "KernelInfo_GetInputCount": 230, "KernelInfo_GetOutputCount": 231,
     "KernelInfo_GetInputTypeInfo": 234, "KernelInfo_GetOutputTypeInfo": 235,
     "KernelInfo_GetNodeName": 244,
+    "GetTensorSizeInBytes": 318,  # since 1.23
     "KernelInfoGetAttributeArray_string": 417,  # since 1.25
 }
 API_SLOT_COUNT = 425  # in the checked header; ONNX Runtime only ever appends
@@ -118,6 +119,7 @@ _SIGNATURES: dict[str, tuple[Any, tuple]] = {
     "KernelInfo_GetInputTypeInfo": (_S, (P, ctypes.c_size_t, ctypes.POINTER(P))),
     "KernelInfo_GetOutputTypeInfo": (_S, (P, ctypes.c_size_t, ctypes.POINTER(P))),
     "KernelInfo_GetNodeName": (_S, (P, P, ctypes.POINTER(ctypes.c_size_t))),
+    "GetTensorSizeInBytes": (_S, (P, ctypes.POINTER(ctypes.c_size_t))),
 }
 
 

@@ -124,3 +124,25 @@ def coerce_output(opdef: OpDef, index: int, value: Any, expected: str) -> np.nda
         array = array.astype(want)
     # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
     return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def runners(opdef: OpDef) -> tuple[list[str], list[str]]:
+    """What runs ``opdef``'s nodes in ``opforge.InferenceSession`` (for ``opforge inspect``), and what is missing."""
+    found, missing = [], []
+    cpu = kernel_source(opdef, "cpu")
+    how = "as a native ONNX Runtime custom op on the CPU execution provider"
+    if cpu == "kernel":
+        writes = ", writing into ONNX Runtime's output buffers (out=)" if takes_out(opdef.kernels["cpu"]) and \
+            opdef.infer_fn is not None else ""
+        found.append(f"CPU kernel (numpy, declared in {opdef.module}) {how}{writes}")
+    elif cpu:
+        found.append(f"torch reference: needs torch at inference time; {how}")
+    else:
+        missing.append(f"no CPU kernel: attach @{opdef.reference.__name__}.kernel('cpu') or install torch")
+    if "cuda" in opdef.kernels:
+        found.append("CUDA kernel (cupy) on device memory with kernel_device='cuda' and the CUDA execution provider "
+                     "(onnxruntime-gpu); host copies on the CPU provider")
+    else:
+        missing.append("no CUDA (cupy) kernel: kernel_device='cuda' runs the torch reference on the CUDA provider, "
+                       "the CPU kernel elsewhere")
+    return found, missing
