@@ -204,6 +204,9 @@ class NodeKernel:
         self.out_dtypes = out_dtypes
         self.n_outputs = len(self.out_dtypes)
         self.writes_out = takes_out(kernel)
+        self.where = plan.display
+        # writable input views only for the torch reference: torch.from_numpy warns on read-only arrays
+        self.writable_inputs = "cpu" not in plan.opdef.kernels
         self.shape_cache: dict[tuple, list[tuple[int, ...]] | None] = {}
         self.dims: dict[tuple[int, ...], Any] = {}  # output shape -> its int64 dims array
         self.local = threading.local()
@@ -214,9 +217,9 @@ class NodeKernel:
             list(self.opdef.python_order) == list(range(len(self.opdef.inputs)))
         if self.plain and self.n_outputs == 1 and not self.mutable and not self.writes_out:
             self.compute = self.compute_plain  # type: ignore[method-assign]
-        self.where = plan.display
-        # writable input views only for the torch reference: torch.from_numpy warns on read-only arrays
-        self.writable_inputs = "cpu" not in plan.opdef.kernels
+        if self.plain and self.n_outputs == 1 and not self.mutable and self.n_inputs == 1 and \
+                self.static[0] is not None and self.in_dtypes[0] is not None:
+            self.compute = self.lean_unary()  # type: ignore[method-assign]
 
     # -- per call ---------------------------------------------------------------------------------
 
@@ -314,6 +317,78 @@ class NodeKernel:
                     np.copyto(target, result, casting="no")
                 return
         self.write(ctx, result, None)
+
+    def lean_unary(self) -> Callable[[int], None]:
+        """``compute_plain`` for one input of static shape, every name bound locally: per call it
+        costs five OrtApi calls, two numpy views and the kernel (the common elementwise node)."""
+        api, kernel, attrs, local = self.api, self.kernel, self.attrs, self.local
+        get_input, get_data = api.KernelContext_GetInput, api.GetTensorMutableData
+        get_size, get_output = api.GetTensorSizeInBytes, api.KernelContext_GetOutput
+        in_dtype, out_dtype = self.in_dtypes[0], self.out_dtypes[0]
+        shape_in, nbytes = self.static[0]  # type: ignore[misc]
+        reshape = len(shape_in) != 1
+        expected = self.plan.out_shapes[0]
+        writable, dims_cache = self.writable_inputs, self.dims
+        general = NodeKernel.compute.__get__(self)
+        writes_out = self.writes_out
+        out_shape: list[tuple[int, ...] | None] = []  # @infer's output shape for the static input, once
+        frombuffer, c_char, ndarray, copyto, new_scratch = np.frombuffer, ctypes.c_char, np.ndarray, np.copyto, _Scratch
+
+        def compute(ctx: int) -> None:
+            try:
+                scratch = local.scratch
+            except AttributeError:
+                scratch = local.scratch = new_scratch()
+            status = get_input(ctx, 0, scratch.value_ref)
+            value = scratch.value.value
+            if status or not value or get_size(value, scratch.count_ref) or scratch.count.value != nbytes or not nbytes:
+                api.check(status)
+                general(ctx)  # absent, resized or empty input: the general path says what is wrong
+                return
+            status = get_data(value, scratch.data_ref)
+            if status:
+                api.check(status)
+            x = frombuffer((c_char * nbytes).from_address(scratch.data.value), in_dtype)
+            if reshape:
+                x = x.reshape(shape_in)
+            if not writable:
+                x.flags.writeable = False
+            if writes_out:
+                if not out_shape:
+                    shapes = self.known_shapes([x], dict(attrs))
+                    out_shape.append(shapes[0] if shapes else None)
+                if out_shape[0] is None:
+                    general(ctx)
+                    return
+                target = self.output_buffer(ctx, 0, out_shape[0])  # type: ignore[arg-type]
+                result = kernel(x, out=target, **attrs)
+                if result is not None and result is not target:
+                    self.write(ctx, result, [target])
+                return
+            result = kernel(x, **attrs)
+            if type(result) is not ndarray or result.dtype != out_dtype:
+                self.write(ctx, result, None)
+                return
+            shape = result.shape
+            if expected is not None and (len(shape) != expected[0] or any(shape[a] != d for a, d in expected[1])):
+                self.check_shape(0, shape)
+            dims = dims_cache.get(shape)
+            if dims is None:
+                dims = (ctypes.c_int64 * len(shape))(*shape)
+                if len(dims_cache) < 256:
+                    dims_cache[shape] = dims
+            status = get_output(ctx, 0, dims, len(shape), scratch.value_ref)
+            if status:
+                api.check(status)
+            status = get_data(scratch.value.value, scratch.data_ref)
+            if status:
+                api.check(status)
+            count = result.size
+            if count:
+                target = frombuffer((c_char * (count * out_dtype.itemsize)).from_address(scratch.data.value), out_dtype)
+                copyto(target.reshape(shape) if len(shape) != 1 else target, result, casting="no")
+
+        return compute
 
     def known_shapes(self, args: list[Any], attrs: dict[str, Any]) -> list[tuple[int, ...]] | None:
         """Output shapes from ``@infer`` for these input shapes, when every dim is a known int."""

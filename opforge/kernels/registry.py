@@ -26,6 +26,7 @@ def torch_available() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)  # asked per node at every session creation
 def takes_out(fn: Callable) -> bool:
     """True when a kernel declares an ``out`` keyword: it can write into ONNX Runtime's output buffers."""
     try:
@@ -34,6 +35,7 @@ def takes_out(fn: Callable) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def returning(fn: Callable) -> Callable:
     """``fn`` for callers that have no output buffers: an ``out`` kernel gets ``out=None`` (it then returns
     its arrays); ``out=`` given explicitly still wins."""
