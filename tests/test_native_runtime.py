@@ -487,3 +487,63 @@ def test_two_hundred_sessions_of_fifty_ops():
     early, late = statistics.median(times[5:45]), statistics.median(times[-40:])
     assert late < 2 * early, f"session creation grew from {early * 1e3:.1f} ms to {late * 1e3:.1f} ms"
     assert (sizes[1] - sizes[0]) / sizes[0] < 0.05, f"RSS grew from {sizes[0]} to {sizes[1]} bytes"
+
+
+def test_11_device_kernel_path_with_a_stand_in_cupy(monkeypatch):
+    """The CUDA provider's kernel path on the CPU: host buffers stand in for device memory, a numpy
+    "cupy" wraps them through ``__cuda_array_interface__``; no copy on the way in, the result lands
+    in ONNX Runtime's output, the kernel runs inside the provider's stream."""
+    import sys
+    import types
+
+    from opforge.kernels.gpu import DeviceNodeKernel
+
+    events: list[str] = []
+
+    def asarray(value):
+        interface = getattr(value, "__cuda_array_interface__", None)
+        if interface is None:
+            return np.asarray(value)
+        keys = ("shape", "typestr", "data", "strides", "version")
+        return np.asarray(type("Host", (), {"__array_interface__": {k: interface[k] for k in keys}})())
+
+    class Stream:
+        def __init__(self, pointer: int = 0) -> None:
+            self.pointer = pointer
+
+        def __enter__(self):
+            events.append(f"stream {self.pointer}")
+            return self
+
+        def __exit__(self, *exc):
+            events.append("stream exit")
+
+    cupy = types.ModuleType("cupy")
+    cupy.asarray = asarray  # type: ignore[attr-defined]
+    cupy.cuda = types.SimpleNamespace(ExternalStream=Stream, Stream=types.SimpleNamespace(null=Stream(0)))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+
+    @opforge.op(f"{DOMAIN}::Triple")
+    def triple(x: torch.Tensor) -> torch.Tensor:
+        return x * 3
+
+    @triple.kernel("cpu")
+    def _(x):
+        return x * 3
+
+    @triple.kernel("cuda")
+    def _(x):
+        SEEN["device_x"] = x
+        events.append("kernel")
+        return x * 3
+
+    model = model_of("Triple", [("x", TensorProto.FLOAT, [4])], [("y", TensorProto.FLOAT, [4])])
+    session = opforge.InferenceSession(model)
+    (plan,) = session.plans.values()
+    handle, host = next((h, k) for h, k in native._KERNELS.items() if k.plan is plan)
+    native._KERNELS[handle] = DeviceNodeKernel(host.api, plan, host.attrs, host.in_dtypes, host.out_dtypes)
+    x = np.arange(4, dtype=np.float32)
+    (y,) = session.run(None, {"x": x})
+    np.testing.assert_array_equal(y, x * 3)
+    assert SEEN["device_x"].ctypes.data == x.ctypes.data  # the kernel saw the caller's buffer itself
+    assert events == ["stream 0", "kernel", "stream exit"]

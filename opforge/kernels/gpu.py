@@ -322,6 +322,7 @@ class DeviceNodeKernel(NodeKernel):
         kernel = _torch_on_cuda(opdef) if self.uses_torch else opdef.kernels["cuda"]
         super().__init__(api, plan, attrs, kernel, in_dtypes, out_dtypes)
         self.writable_inputs = False
+        self.__dict__.pop("compute", None)  # the host fast paths do not apply: always this class's compute
 
     def wrap(self, buffer: DeviceBuffer) -> Any:
         if self.uses_torch:
