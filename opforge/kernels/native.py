@@ -322,13 +322,16 @@ class NodeKernel:
         """``compute_plain`` for one input of static shape, every name bound locally: per call it
         costs five OrtApi calls, two numpy views and the kernel (the common elementwise node)."""
         api, kernel, attrs, local = self.api, self.kernel, self.attrs, self.local
-        get_input, get_data = api.KernelContext_GetInput, api.GetTensorMutableData
-        get_size, get_output = api.GetTensorSizeInBytes, api.KernelContext_GetOutput
+        # argument-free entries: every argument below is a ctypes object of the right width
+        get_input, get_data = api.raw["KernelContext_GetInput"], api.raw["GetTensorMutableData"]
+        get_size, get_output = api.raw["GetTensorSizeInBytes"], api.raw["KernelContext_GetOutput"]
+        zero = ctypes.c_size_t(0)
+        void_p = P
         in_dtype, out_dtype = self.in_dtypes[0], self.out_dtypes[0]
         shape_in, nbytes = self.static[0]  # type: ignore[misc]
         reshape = len(shape_in) != 1
         expected = self.plan.out_shapes[0]
-        writable, dims_cache = self.writable_inputs, self.dims
+        writable = self.writable_inputs
         general = NodeKernel.compute.__get__(self)
         writes_out = self.writes_out
         out_shape: list[tuple[int, ...] | None] = []  # @infer's output shape for the static input, once
@@ -336,16 +339,46 @@ class NodeKernel:
         # address (and size) over again. Shared by threads: a dict get/set is atomic under the GIL.
         inputs: dict[int, np.ndarray] = {}
         outputs: dict[tuple, np.ndarray] = {}
+        raw_dims: dict[tuple[int, ...], tuple] = {}  # output shape -> (int64 dims, their count)
         frombuffer, c_char, ndarray, copyto, new_scratch = np.frombuffer, ctypes.c_char, np.ndarray, np.copyto, _Scratch
+
+        def output(context: Any, scratch: _Scratch, shape: tuple[int, ...]) -> np.ndarray | None:
+            """ONNX Runtime's output of this shape, as a (kept) view; None when empty."""
+            dims = raw_dims.get(shape)
+            if dims is None:
+                dims = ((ctypes.c_int64 * len(shape))(*shape), ctypes.c_size_t(len(shape)))
+                if len(raw_dims) < 256:
+                    raw_dims[shape] = dims
+            status = get_output(context, zero, dims[0], dims[1], scratch.value_ref)
+            if status:
+                api.check(status)
+            status = get_data(scratch.value, scratch.data_ref)
+            if status:
+                api.check(status)
+            count = math.prod(shape)
+            if not count:
+                return None
+            key = (scratch.data.value, shape)
+            target = outputs.get(key)
+            if target is None:
+                target = frombuffer((c_char * (count * out_dtype.itemsize)).from_address(key[0]), out_dtype)
+                if len(shape) != 1:
+                    target = target.reshape(shape)
+                if len(outputs) >= 16:
+                    outputs.clear()
+                outputs[key] = target
+            return target
 
         def compute(ctx: int) -> None:
             try:
                 scratch = local.scratch
             except AttributeError:
                 scratch = local.scratch = new_scratch()
-            status = get_input(ctx, 0, scratch.value_ref)
-            value = scratch.value.value
-            if status or not value or get_size(value, scratch.count_ref) or scratch.count.value != nbytes or not nbytes:
+            context = void_p(ctx)
+            status = get_input(context, zero, scratch.value_ref)
+            value = scratch.value
+            if status or not value.value or get_size(value, scratch.count_ref) or scratch.count.value != nbytes \
+                    or not nbytes:
                 api.check(status)
                 general(ctx)  # absent, resized or empty input: the general path says what is wrong
                 return
@@ -370,7 +403,10 @@ class NodeKernel:
                 if out_shape[0] is None:
                     general(ctx)
                     return
-                target = self.output_buffer(ctx, 0, out_shape[0])  # type: ignore[arg-type]
+                shape = out_shape[0]
+                target = output(context, scratch, shape)
+                if target is None:
+                    target = np.empty(shape, out_dtype)
                 result = kernel(x, out=target, **attrs)
                 if result is not None and result is not target:
                     self.write(ctx, result, [target])
@@ -382,28 +418,8 @@ class NodeKernel:
             shape = result.shape
             if expected is not None and (len(shape) != expected[0] or any(shape[a] != d for a, d in expected[1])):
                 self.check_shape(0, shape)
-            dims = dims_cache.get(shape)
-            if dims is None:
-                dims = (ctypes.c_int64 * len(shape))(*shape)
-                if len(dims_cache) < 256:
-                    dims_cache[shape] = dims
-            status = get_output(ctx, 0, dims, len(shape), scratch.value_ref)
-            if status:
-                api.check(status)
-            status = get_data(scratch.value.value, scratch.data_ref)
-            if status:
-                api.check(status)
-            count = result.size
-            if count:
-                key = (scratch.data.value, shape)
-                target = outputs.get(key)
-                if target is None:
-                    target = frombuffer((c_char * (count * out_dtype.itemsize)).from_address(key[0]), out_dtype)
-                    if len(shape) != 1:
-                        target = target.reshape(shape)
-                    if len(outputs) >= 16:
-                        outputs.clear()
-                    outputs[key] = target
+            target = output(context, scratch, shape)
+            if target is not None:
                 copyto(target, result, casting="no")
 
         return compute
