@@ -208,7 +208,7 @@ class NodeKernel:
         # writable input views only for the torch reference: torch.from_numpy warns on read-only arrays
         self.writable_inputs = "cpu" not in plan.opdef.kernels
         self.shape_cache: dict[tuple, list[tuple[int, ...]] | None] = {}
-        self.dims: dict[tuple[int, ...], Any] = {}  # output shape -> its int64 dims array
+        self.dims: dict[tuple[int, ...], tuple] = {}  # output shape -> (its int64 dims, their count)
         self.local = threading.local()
         # inputs whose shape the graph fixes: one size query (a safety check) instead of four calls
         self.static = [(shape, math.prod(shape) * dtype.itemsize) if shape is not None and dtype is not None else None
@@ -233,36 +233,38 @@ class NodeKernel:
 
     def read_input(self, ctx: int, index: int) -> np.ndarray | None:
         api, scratch = self.api, self.scratch()
-        status = api.KernelContext_GetInput(ctx, index, scratch.value_ref)
+        raw = api.raw  # no argument conversion: ctypes objects only
+        status = raw["KernelContext_GetInput"](P(ctx), ctypes.c_size_t(index), scratch.value_ref)
         if status:
             api.check(status)
-        value = scratch.value.value
-        if not value:
+        value = scratch.value
+        if not value.value:
             return None
-        status = api.GetTensorMutableData(value, scratch.data_ref)
+        status = raw["GetTensorMutableData"](value, scratch.data_ref)
         if status:
             api.check(status)
         static = self.static[index]
         if static is not None:
-            status = api.GetTensorSizeInBytes(value, scratch.count_ref)
+            status = raw["GetTensorSizeInBytes"](value, scratch.count_ref)
             if status:
                 api.check(status)
-            shape = static[0] if scratch.count.value == static[1] else scratch.shape_of(api, value)
+            shape = static[0] if scratch.count.value == static[1] else scratch.shape_of(api, value.value)
         else:
-            shape = scratch.shape_of(api, value)
+            shape = scratch.shape_of(api, value.value)
         return host_view(scratch.data.value, shape, self.in_dtypes[index], self.writable_inputs)
 
     def output_buffer(self, ctx: int, index: int, shape: tuple[int, ...]) -> np.ndarray:
         api, scratch = self.api, self.scratch()
+        raw = api.raw
         dims = self.dims.get(shape)
         if dims is None:
-            dims = (ctypes.c_int64 * len(shape))(*shape)  # read-only to ONNX Runtime: shared by threads
+            dims = ((ctypes.c_int64 * len(shape))(*shape), ctypes.c_size_t(len(shape)))  # shared by threads
             if len(self.dims) < 256:
                 self.dims[shape] = dims
-        status = api.KernelContext_GetOutput(ctx, index, dims, len(shape), scratch.value_ref)
+        status = raw["KernelContext_GetOutput"](P(ctx), ctypes.c_size_t(index), dims[0], dims[1], scratch.value_ref)
         if status:
             api.check(status)
-        status = api.GetTensorMutableData(scratch.value.value, scratch.data_ref)
+        status = raw["GetTensorMutableData"](scratch.value, scratch.data_ref)
         if status:
             api.check(status)
         return host_view(scratch.data.value, shape, self.out_dtypes[index], True)
