@@ -19,7 +19,7 @@ import math
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,12 +47,10 @@ class NodePlan:
     node: str  # the node's (unique, rewritten) name
     display: str  # how errors name it
     groups: list[tuple[str, int, int]]  # per op input (ONNX order): (kind, first ORT index, count)
-    in_dtypes: list[str]  # per ORT input ("" for an absent optional one)
     out_dtypes: list[str]
     out_shapes: list[tuple[int, tuple[tuple[int, int], ...]] | None]  # rank, static (axis, dim); None unknown
     device: str = "cpu"  # the session's kernel_device
     kernel: Callable | None = None  # what runs the node on the CPU EP (resolved by the session)
-    attrs: dict[str, Any] = field(default_factory=dict)  # decoded from the proto
     given: frozenset[str] = frozenset()  # the attributes the node sets (the others take their defaults)
 
 

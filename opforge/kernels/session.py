@@ -148,19 +148,15 @@ class _Planner:
         except MissingKernelError as exc:
             raise MissingKernelError(f"{where}: {exc}") from None
         attrs = self.check_attributes(opdef, node, where)
-        groups, present = self.check_inputs(opdef, node, where)
-        in_dtypes = []
-        for name in present:
-            dtype = _dtype(self.types.get(name)) if name else ""
-            in_dtypes.append(dtype or "")
+        groups = self.check_inputs(opdef, node, where)
         out_dtypes, out_shapes = self.check_outputs(opdef, node, where, groups, attrs)
         unique = node.name if node.name and node.name not in self.plans else f"{node.name}__opforge{next(self._count)}"
         while unique in self.names and unique != node.name:
             unique = f"{node.name}__opforge{next(self._count)}"
         self.names.add(unique)
-        plan = native.NodePlan(opdef=opdef, node=unique, display=where, groups=groups, in_dtypes=in_dtypes,
-                               out_dtypes=out_dtypes, out_shapes=out_shapes, device=self.device, kernel=kernel,
-                               attrs=attrs, given=frozenset(a.name for a in node.attribute))
+        plan = native.NodePlan(opdef=opdef, node=unique, display=where, groups=groups, out_dtypes=out_dtypes,
+                               out_shapes=out_shapes, device=self.device, kernel=kernel,
+                               given=frozenset(a.name for a in node.attribute))
         self.plans[unique] = plan
         return plan
 
@@ -190,7 +186,7 @@ class _Planner:
                 values[attr.name] = attr.default
         return values
 
-    def check_inputs(self, opdef: OpDef, node: onnx.NodeProto, where: str) -> tuple[list, list[str]]:
+    def check_inputs(self, opdef: OpDef, node: onnx.NodeProto, where: str) -> list[tuple[str, int, int]]:
         names = list(node.input)
         groups: list[tuple[str, int, int]] = []
         position = 0
@@ -214,7 +210,7 @@ class _Planner:
         if len(names) > position:
             raise ValueError(f"{where}: the node has {len(names)} inputs, the op declares {len(opdef.inputs)} "
                              f"({', '.join(opdef.input_names)}); remove the extra ones")
-        return groups, names[:position]
+        return groups
 
     def check_dtype(self, where: str, what: str, allowed: tuple[str, ...], type_proto: onnx.TypeProto | None) -> None:
         dtype = _dtype(type_proto)
