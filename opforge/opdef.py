@@ -157,6 +157,9 @@ class OpDef:
 
         Inputs arrive positionally (``None`` for an absent optional input, a list for a
         variadic one); attributes as keywords, always all of them (defaults filled in).
+        A kernel that also declares an ``out`` keyword gets ONNX Runtime's output buffer(s)
+        there when ``@infer`` fixes the output shape (one array, a tuple for several outputs),
+        writes into them and returns them; it gets ``out=None`` otherwise and returns arrays.
         """
         if device not in KERNEL_DEVICES:
             raise _validate.error(self.name, f"kernel device must be one of {KERNEL_DEVICES}, got {device!r}")
