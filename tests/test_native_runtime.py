@@ -548,3 +548,47 @@ def test_11_device_kernel_path_with_a_stand_in_cupy(monkeypatch):
     np.testing.assert_array_equal(y, x * 3)
     assert SEEN["device_x"].ctypes.data == x.ctypes.data  # the kernel saw the caller's buffer itself
     assert events == ["stream 0", "kernel", "stream exit"]
+
+
+def test_out_kernels_get_none_when_infer_cannot_fix_the_shape_and_tuples_for_several_outputs():
+    @opforge.op(f"{DOMAIN}::Positive")
+    def positive(x: torch.Tensor) -> torch.Tensor:
+        return x[x > 0]
+
+    @positive.kernel("cpu")
+    def _(x, *, out):
+        SEEN["positive_out"] = out
+        return x[x > 0]
+
+    @positive.infer
+    def _(x):
+        return opforge.TensorSpec([None], x.dtype)  # data-dependent
+
+    @opforge.op(f"{DOMAIN}::Split2", outputs=["low", "high"])
+    def split2(x: torch.Tensor, at: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.minimum(x, torch.tensor(at)), torch.maximum(x, torch.tensor(at))
+
+    @split2.kernel("cpu")
+    def _(x, *, at, out):
+        low, high = out
+        np.minimum(x, np.float32(at), out=low)
+        np.maximum(x, np.float32(at), out=high)
+        SEEN["split_out"] = out
+        return out
+
+    @split2.infer
+    def _(x, *, at):
+        return opforge.TensorSpec(x.shape, x.dtype), opforge.TensorSpec(x.shape, x.dtype)
+
+    x = np.array([1.0, -2.0, 3.0], np.float32)
+    model = model_of("Positive", [("x", TensorProto.FLOAT, ["n"])], [("y", TensorProto.FLOAT, None)])
+    np.testing.assert_array_equal(opforge.InferenceSession(model).run(None, {"x": x})[0], [1.0, 3.0])
+    assert SEEN["positive_out"] is None
+    model = model_of("Split2", [("x", TensorProto.FLOAT, ["n"])], [("lo", TensorProto.FLOAT, ["n"]),
+                                                                   ("hi", TensorProto.FLOAT, ["n"])], at=0.5)
+    low, high = opforge.InferenceSession(model).run(None, {"x": x})
+    np.testing.assert_array_equal(low, np.minimum(x, 0.5))
+    np.testing.assert_array_equal(high, np.maximum(x, 0.5))
+    assert isinstance(SEEN["split_out"], tuple) and len(SEEN["split_out"]) == 2
+    # outside ONNX Runtime (call_kernel on CPU tensors) an out kernel gets out=None
+    assert positive.call_kernel(torch.from_numpy(x), device="cpu").tolist() == [1.0, 3.0]
