@@ -18,6 +18,7 @@ import itertools
 import math
 import re
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,8 @@ TOKEN = re.compile(r"\[opforge kernel error #(\d+)\]")
 def park_error(exc: BaseException, where: str) -> str:
     """Keep ``exc`` for the run to re-raise; the status message that names it."""
     token = next(_ERROR_TOKENS)
+    # the traceback's frames would keep views of ONNX Runtime's buffers, which die with the call
+    traceback.clear_frames(exc.__traceback__)
     with _ERRORS_LOCK:
         _ERRORS[token] = (exc, where)
         while len(_ERRORS) > _MAX_PARKED:
