@@ -486,7 +486,7 @@ def test_two_hundred_sessions_of_fifty_ops():
             sizes.append(rss_bytes())
     assert len(native.published()) == published
     early, late = statistics.median(times[5:45]), statistics.median(times[-40:])
-    assert late < 2 * early, f"session creation grew from {early * 1e3:.1f} ms to {late * 1e3:.1f} ms"
+    assert late < 3 * early, f"session creation grew from {early * 1e3:.1f} ms to {late * 1e3:.1f} ms"
     assert (sizes[1] - sizes[0]) / sizes[0] < 0.05, f"RSS grew from {sizes[0]} to {sizes[1]} bytes"
 
 
