@@ -54,8 +54,9 @@ EOF
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
-echo "== pytest tests/test_gpu.py"
-timeout 210 "$PYTHON" -m pytest tests/test_gpu.py -q -rs -p no:cacheprovider --durations=10 \
+echo "== pytest tests/test_gpu.py and the native runtime's device tests"
+timeout 210 "$PYTHON" -m pytest tests/test_gpu.py "tests/test_native_runtime.py::test_11_cuda_provider_runs_kernels_on_device_memory" \
+  "tests/test_native_runtime.py::test_11_device_kernel_path_with_a_stand_in_cupy" -q -rs -p no:cacheprovider --durations=10 \
   > "$OUT/pytest_gpu.log" 2>&1
 PYTEST_RC=$?
 tail -n 40 "$OUT/pytest_gpu.log"

@@ -253,7 +253,7 @@ def _all_nodes(model: Any) -> list[Any]:
 def inspect_model(model: Any) -> list[dict[str, Any]]:
     """One entry per custom (op_type, domain) of ``model``: what will run it and what is missing."""
     from opforge import opdef as registry
-    from opforge.kernels import kernel_source
+    from opforge.kernels.registry import runners as op_runners
     from opforge.kernels.session import NATIVE_DOMAINS
 
     versions = {o.domain: o.version for o in model.opset_import}
@@ -270,15 +270,7 @@ def inspect_model(model: Any) -> list[dict[str, Any]]:
         has_function = (domain, op_type) in functions
         runners, missing = [], []
         if opdef is not None:
-            cpu = kernel_source(opdef, "cpu")
-            if cpu == "kernel":
-                runners.append(f"CPU kernel (numpy, declared in {opdef.module})")
-            elif cpu:
-                runners.append("torch reference: needs torch at inference time")
-            else:
-                missing.append(f"no CPU kernel: attach @{opdef.reference.__name__}.kernel('cpu') or install torch")
-            if kernel_source(opdef, "cuda") != "kernel":
-                missing.append("no CUDA (cupy) kernel: kernel_device='cuda' runs it on the CPU")
+            runners, missing = op_runners(opdef)
         if has_function:
             runners.append("model-local function body (plain onnxruntime can run it)")
         if opdef is None and not has_function:

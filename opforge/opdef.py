@@ -167,6 +167,9 @@ class OpDef:
         Inputs arrive positionally, in the reference's parameter order (``None`` for an absent
         optional input, a list for a variadic one); attributes as keywords, always all of them
         (defaults filled in).
+        A kernel that also declares an ``out`` keyword gets ONNX Runtime's output buffer(s)
+        there when ``@infer`` fixes the output shape (one array, a tuple for several outputs),
+        writes into them and returns them; it gets ``out=None`` otherwise and returns arrays.
         """
         if device not in KERNEL_DEVICES:
             raise _validate.error(self.name, f"kernel device must be one of {KERNEL_DEVICES}, got {device!r}")
@@ -262,9 +265,9 @@ class OpDef:
             >>> # xdoctest: +REQUIRES(env:OPFORGE_GPU)
             >>> y = iter_shrink.call_kernel(x.cuda(), threshold=0.3)
         """
-        from .kernels.gpu import call_kernel
-
-        return call_kernel(self, args, attrs, device)
+        if _KERNEL_CALLER is None:
+            raise RuntimeError(f"{self.name}.call_kernel needs opforge's kernels: import opforge (or opforge.kernels)")
+        return _KERNEL_CALLER(self, args, attrs, device)
 
     def example_samples(self, seed: int = 0) -> Iterator[Sample]:
         import numpy as np
@@ -281,6 +284,16 @@ class OpDef:
 
     def __repr__(self) -> str:
         return f"<opforge.OpDef {self.describe()}>"
+
+
+# The runtime that serves OpDef.call_kernel, set by opforge.kernels when it is imported: the OpDef
+# stays ignorant of runtimes (kernels imports opdef, never the reverse).
+_KERNEL_CALLER: Callable[[OpDef, tuple, dict, str], Any] | None = None
+
+
+def set_kernel_caller(caller: Callable[[OpDef, tuple, dict, str], Any]) -> None:
+    global _KERNEL_CALLER
+    _KERNEL_CALLER = caller
 
 
 def _default_opset() -> Any:

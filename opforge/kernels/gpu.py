@@ -1,8 +1,14 @@
-"""cupy/CUDA dispatch. cupy is optional: nothing here imports it until a CUDA kernel runs.
+"""CUDA: the CUDA execution provider path, cupy dispatch, and ``op.call_kernel``.
 
-Two ways reach a ``@op.kernel("cuda")`` kernel (cupy arrays in, cupy arrays out):
+cupy is optional: nothing here imports it until a CUDA kernel runs. Three ways reach a
+``@op.kernel("cuda")`` kernel (cupy arrays in, cupy arrays out):
 
-* ONNX Runtime (``InferenceSession(..., kernel_device="cuda")``): its Python ops live on the
+* ONNX Runtime with the CUDA execution provider (``InferenceSession(..., kernel_device="cuda")``
+  with onnxruntime-gpu): the op is registered for that provider, so its kernel gets ONNX Runtime's
+  device buffers, wrapped without a copy through ``__cuda_array_interface__`` (cupy, and torch for
+  an op that has only its torch reference), and runs on ONNX Runtime's compute stream
+  (:class:`DeviceNodeKernel`).
+* ONNX Runtime on the CPU provider with ``kernel_device="cuda"``: the node's memory is on the
   host, so :func:`to_device` copies each input once (one H2D each) and :func:`to_host` copies each
   output once into pinned host memory (one D2H each, queued asynchronously), then waits once.
 * torch (``op.call_kernel(*tensors, device="cuda")``): CUDA tensors reach the kernel through
@@ -11,18 +17,23 @@ Two ways reach a ``@op.kernel("cuda")`` kernel (cupy arrays in, cupy arrays out)
   numpy, with no copy either.
 
 bfloat16 has no cupy dtype: a bfloat16 input reaches a cuda kernel as float32, and the kernel's
-float32 outputs go back as bfloat16.
+float32 outputs go back as bfloat16 (on the CUDA provider, bfloat16 nodes are an error).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .native import NodeKernel, exact_cast, tensor_shape
+from .ortapi import P
+from .registry import returning
 
 if TYPE_CHECKING:
     from ..opdef import OpDef
@@ -135,7 +146,7 @@ def to_host(opdef: OpDef, outputs: list[Any], narrow_bfloat16: bool = False) -> 
 def run_on_device(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
     """Run the cuda kernel of ``opdef`` on numpy inputs; numpy outputs (a tuple when several)."""
     args, widened = to_device(inputs)
-    out = opdef.kernels["cuda"](*args, **attrs)
+    out = returning(opdef.kernels["cuda"])(*args, **attrs)
     many = isinstance(out, (tuple, list))
     results = to_host(opdef, list(out) if many else [out], narrow_bfloat16=widened)
     return tuple(results) if many else results[0]
@@ -217,7 +228,7 @@ def _call_cpu(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
             value = value.resolve_neg()
         return _from_torch(value)  # a view of the tensor's memory
 
-    out = opdef.kernels["cpu"](*opdef.python_inputs(_convert(opdef, inputs, to_numpy)), **attrs)
+    out = returning(opdef.kernels["cpu"])(*opdef.python_inputs(_convert(opdef, inputs, to_numpy)), **attrs)
     results = []
     for index, value in enumerate(_outputs(opdef, out, "cpu")):
         array = np.asarray(value)
@@ -273,7 +284,7 @@ def _call_cuda(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
         return cupy.from_dlpack(value)  # shares the tensor's memory
 
     with _on_torch_stream(index):
-        out = opdef.kernels["cuda"](*opdef.python_inputs(_convert(opdef, inputs, to_cupy)), **attrs)
+        out = returning(opdef.kernels["cuda"])(*opdef.python_inputs(_convert(opdef, inputs, to_cupy)), **attrs)
         results = []
         for position, value in enumerate(_outputs(opdef, out, "cuda")):
             if not isinstance(value, cupy.ndarray):
@@ -284,3 +295,125 @@ def _call_cuda(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> Any:
                 tensor = tensor.to(torch.bfloat16)
             results.append(tensor)
     return tuple(results) if len(results) > 1 else results[0]
+
+
+# -- ONNX Runtime's CUDA execution provider: device buffers, no copies ------------------------------
+
+class DeviceBuffer:
+    """ONNX Runtime device memory as ``__cuda_array_interface__`` (v3): cupy and torch wrap it
+    without copying (``cupy.asarray(buf)``, ``torch.as_tensor(buf, device="cuda")``)."""
+
+    __slots__ = ("__cuda_array_interface__",)
+
+    def __init__(self, address: int | None, shape: tuple[int, ...], dtype: np.dtype, readonly: bool) -> None:
+        if dtype == _bfloat16():
+            raise TypeError("bfloat16 tensors cannot reach a cuda kernel on the CUDA execution provider (cupy has "
+                            "no bfloat16); cast to float32 around the node")
+        self.__cuda_array_interface__ = {"shape": tuple(shape), "typestr": dtype.str, "descr": [("", dtype.str)],
+                                         "data": (int(address or 0), readonly), "strides": None, "version": 3}
+
+
+class DeviceNodeKernel(NodeKernel):
+    """A node on the CUDA execution provider: device pointers in and out, ONNX Runtime's stream."""
+
+    def __init__(self, api: Any, plan: Any, attrs: dict[str, Any], in_dtypes: list, out_dtypes: list) -> None:
+        opdef = plan.opdef
+        self.uses_torch = "cuda" not in opdef.kernels
+        kernel = _torch_on_cuda(opdef) if self.uses_torch else opdef.kernels["cuda"]
+        super().__init__(api, plan, attrs, kernel, in_dtypes, out_dtypes)
+        self.writable_inputs = False
+        self.__dict__.pop("compute", None)  # the host fast paths do not apply: always this class's compute
+
+    def wrap(self, buffer: DeviceBuffer) -> Any:
+        if self.uses_torch:
+            import torch
+
+            return torch.as_tensor(buffer, device="cuda")
+        import cupy
+
+        return cupy.asarray(buffer)
+
+    def read_input(self, ctx: int, index: int) -> Any:
+        api = self.api
+        value = P()
+        api.check(api.KernelContext_GetInput(ctx, index, ctypes.byref(value)))
+        if not value.value:
+            return None
+        data = P()
+        api.check(api.GetTensorMutableData(value, ctypes.byref(data)))
+        shape = tensor_shape(api, value.value)
+        return self.wrap(DeviceBuffer(data.value, shape, self.in_dtypes[index], True))
+
+    def output_buffer(self, ctx: int, index: int, shape: tuple[int, ...]) -> Any:
+        api = self.api
+        dims = (ctypes.c_int64 * len(shape))(*shape)
+        value = P()
+        api.check(api.KernelContext_GetOutput(ctx, index, dims, len(shape), ctypes.byref(value)))
+        data = P()
+        api.check(api.GetTensorMutableData(value, ctypes.byref(data)))
+        return self.wrap(DeviceBuffer(data.value, shape, self.out_dtypes[index], False))
+
+    def compute(self, ctx: int) -> None:
+        stream = P()
+        self.api.check(self.api.KernelContext_GetGPUComputeStream(ctx, ctypes.byref(stream)))
+        with _on_stream(stream.value or 0, self.uses_torch):
+            NodeKernel.compute(self, ctx)
+
+    def write(self, ctx: int, result: Any, buffers: list | None) -> None:
+        outs = list(result) if isinstance(result, (tuple, list)) else [result]
+        if len(outs) != self.n_outputs:
+            raise ValueError(f"{self.opdef.name}: the cuda kernel returned {len(outs)} output(s), the op "
+                             f"declares {self.n_outputs}")
+        for index, value in enumerate(outs):
+            if not hasattr(value, "__cuda_array_interface__") and not hasattr(value, "__dlpack__"):
+                host = exact_cast(self.opdef, index, value, self.out_dtypes[index])  # a scalar, say
+                value = self.wrap_host(host)
+            self.check_shape(index, tuple(value.shape))
+            target = buffers[index] if buffers is not None else \
+                self.output_buffer(ctx, index, tuple(int(d) for d in value.shape))
+            if str(value.dtype).removeprefix("torch.") != str(self.out_dtypes[index]):
+                raise TypeError(f"{self.opdef.name}: output {index} of the cuda kernel is {value.dtype}, the "
+                                f"model declares {self.out_dtypes[index]}; return that dtype")
+            if self.uses_torch:
+                target.copy_(value)
+            else:
+                target[...] = value
+
+    def wrap_host(self, array: np.ndarray) -> Any:
+        if self.uses_torch:
+            import torch
+
+            return torch.from_numpy(np.ascontiguousarray(array)).cuda()
+        import cupy
+
+        return cupy.asarray(array)
+
+
+
+def _torch_on_cuda(opdef: OpDef) -> Any:
+    def run(*inputs: Any, **attrs: Any) -> Any:
+        import torch
+
+        attrs.pop("out", None)
+        with torch.no_grad():
+            return opdef.reference(*inputs, **attrs)
+
+    return run
+
+
+@contextlib.contextmanager
+def _on_stream(pointer: int, use_torch: bool) -> Iterator[None]:
+    """Run on ONNX Runtime's compute stream (``pointer``; 0 is the legacy default stream)."""
+    if use_torch:
+        import torch
+
+        stream = torch.cuda.ExternalStream(pointer) if pointer else torch.cuda.default_stream()
+        with torch.cuda.stream(stream):
+            yield
+        return
+    import cupy
+
+    stream = cupy.cuda.ExternalStream(pointer) if pointer else cupy.cuda.Stream.null
+    with stream:
+        yield
+

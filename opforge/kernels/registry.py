@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,22 @@ def torch_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=4096)  # asked per node at every session creation
+def takes_out(fn: Callable) -> bool:
+    """True when a kernel declares an ``out`` keyword: it can write into ONNX Runtime's output buffers."""
+    try:
+        return "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@functools.lru_cache(maxsize=4096)
+def returning(fn: Callable) -> Callable:
+    """``fn`` for callers that have no output buffers: an ``out`` kernel gets ``out=None`` (it then returns
+    its arrays); ``out=`` given explicitly still wins."""
+    return functools.partial(fn, out=None) if takes_out(fn) else fn
 
 
 def kernel_source(opdef: OpDef, device: str = "cpu") -> str:
@@ -84,7 +101,7 @@ def resolve(opdef: OpDef, device: str = "cpu") -> Callable:
     """
     source = kernel_source(opdef, device)
     if source == "kernel":
-        return opdef.kernels["cpu"] if device == "cpu" else _cuda_kernel(opdef)
+        return returning(opdef.kernels["cpu"]) if device == "cpu" else _cuda_kernel(opdef)
     if source == "torch reference":
         return _torch_reference_kernel(opdef)
     if device == "cuda" and kernel_source(opdef, "cpu"):
@@ -109,3 +126,25 @@ def coerce_output(opdef: OpDef, index: int, value: Any, expected: str) -> np.nda
         array = array.astype(want)
     # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
     return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def runners(opdef: OpDef) -> tuple[list[str], list[str]]:
+    """What runs ``opdef``'s nodes in ``opforge.InferenceSession`` (for ``opforge inspect``), and what is missing."""
+    found, missing = [], []
+    cpu = kernel_source(opdef, "cpu")
+    how = "as a native ONNX Runtime custom op on the CPU execution provider"
+    if cpu == "kernel":
+        writes = ", writing into ONNX Runtime's output buffers (out=)" if takes_out(opdef.kernels["cpu"]) and \
+            opdef.infer_fn is not None else ""
+        found.append(f"CPU kernel (numpy, declared in {opdef.module}) {how}{writes}")
+    elif cpu:
+        found.append(f"torch reference: needs torch at inference time; {how}")
+    else:
+        missing.append(f"no CPU kernel: attach @{opdef.reference.__name__}.kernel('cpu') or install torch")
+    if "cuda" in opdef.kernels:
+        found.append("CUDA kernel (cupy) on device memory with kernel_device='cuda' and the CUDA execution provider "
+                     "(onnxruntime-gpu); host copies on the CPU provider")
+    else:
+        missing.append("no CUDA (cupy) kernel: kernel_device='cuda' runs the torch reference on the CUDA provider, "
+                       "the CPU kernel elsewhere")
+    return found, missing
