@@ -14,6 +14,7 @@ import torch
 
 from .._graph import all_nodes
 from ..opdef import list_ops
+from . import aten_fallback
 from . import dynamo as dynamo_translation
 
 
@@ -163,8 +164,11 @@ def to_onnx(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
-                                            custom_translation_table=table, **torch_onnx_kwargs)
+                # a torch op with no ONNX translation becomes an opforge.aten node run by torch
+                program = aten_fallback.export_with_fallback(
+                    lambda translations: torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                                           dynamo=True, custom_translation_table=translations,
+                                                           **torch_onnx_kwargs), table)
             except Exception as exc:
                 _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
                 raise
