@@ -190,3 +190,15 @@ def test_hostile_attribute_json_is_refused_at_run():
     wrong_type = _model("aten__segment_reduce__default", {"reduce": "sum", "initial": '"text"'})
     with pytest.raises(ValueError, match="initial"):
         opforge.InferenceSession(wrong_type).run(None, {"x0": x})
+
+
+def test_a_stock_translation_that_makes_an_invalid_node_falls_back():
+    # stock torch.onnx lowers amax(dim=0) of a 0-d tensor to a ReduceMax the ONNX checker rejects
+    fn = lambda x: torch.amax(x, dim=0) * 2  # noqa: E731
+    x = torch.tensor(3.0)
+    proto, notes = _export(fn, (x,))
+    assert _fallback_ops(proto) == ["aten__amax__default"]
+    _check(fn, (x,), _run(proto, (x,)))
+    # where the stock translation is valid it stays: no fallback for a 2-d input
+    proto, _ = _export(fn, (torch.randn(3, 4),))
+    assert _fallback_ops(proto) == [] and any(n.op_type == "ReduceMax" for n in proto.graph.node)

@@ -540,13 +540,42 @@ def _unexpressible(exc: BaseException) -> FallbackError | None:
     return None
 
 
-def export_with_fallback(export: Callable[[dict], Any], table: dict, *, max_rounds: int = 8) -> Any:
+_NODE_IN_ERROR = re.compile(r"node name: ([^)\s]+)\)|Node \(([^)\s]+)\)")
+
+
+def _invalid_node_targets(proto: Any, exc: BaseException, table: dict) -> list[Any]:
+    """The aten/prims ops whose stock translation produced the nodes an ONNX checker error names
+    (torch.onnx records the fx node's op in each node's ``pkg.torch.onnx.class_hierarchy``)."""
+    from .._graph import all_nodes
+
+    names = {a or b for a, b in _NODE_IN_ERROR.findall(str(exc))}
+    targets = []
+    for node in all_nodes(proto.graph.node):
+        if node.name not in names:
+            continue
+        hierarchy = next((m.value for m in node.metadata_props if m.key == "pkg.torch.onnx.class_hierarchy"), "")
+        match = re.search(r"'(aten|prims)\.(\w+)\.(\w+)'\]$", hierarchy)
+        if not match:
+            continue
+        try:
+            target = _overload_for(f"{match[1]}__{match[2]}__{match[3]}")
+        except FallbackNameError:
+            continue
+        if target not in table and target not in targets:
+            targets.append(target)
+    return targets
+
+
+def export_with_fallback(export: Callable[[dict], Any], table: dict, *, validate: Callable[[Any], None] | None = None,
+                         max_rounds: int = 8) -> Any:
     """Run ``export(table)``; when torch.onnx fails to translate aten/prims ops, add fallback translations for
-    them to ``table`` and run it again (at most ``max_rounds`` retries). Each fallback is recorded in the
-    export summary. An op that cannot run as a fallback node raises FallbackError saying why."""
+    them to ``table`` and run it again (at most ``max_rounds`` retries). ``validate(program)`` may raise on a
+    model that does not validate: the ops whose stock translation made the nodes its error names fall back
+    too. Each fallback is recorded in the export summary. An op that cannot run as a fallback node raises
+    FallbackError saying why."""
     for _ in range(max_rounds + 1):
         try:
-            return export(table)
+            program = export(table)
         except Exception as exc:
             refused = _unexpressible(exc)
             if refused is not None:
@@ -554,21 +583,30 @@ def export_with_fallback(export: Callable[[dict], Any], table: dict, *, max_roun
             targets = _candidates(exc, table)
             if not targets:
                 raise
-            problems = []
-            for target in targets:
-                try:
-                    opdef = declare(target)
-                except FallbackError as err:
-                    problems.append(str(err))
-                    continue
-                table[target] = make_translation(opdef)
-                summary.add(summary.SummaryEntry(
-                    "fallback", f"{target}",
-                    f"no ONNX translation; runs as {opdef.name} by torch inside opforge.InferenceSession "
-                    "(needs torch at inference time; not portable)", recipe(opdef), portable=False))
-            if problems and len(problems) == len(targets):
-                raise FallbackError("opforge.export: no ONNX translation and no fallback: " + "; ".join(problems)) \
-                    from exc
+        else:
+            if validate is None or program is None:
+                return program
+            try:
+                validate(program)
+                return program
+            except Exception as exc:  # noqa: BLE001 - any checker / inference error names its node
+                targets = _invalid_node_targets(program.model_proto, exc, table)
+                if not targets:
+                    return program  # the caller's own validation reports it
+        problems = []
+        for target in targets:
+            try:
+                opdef = declare(target)
+            except FallbackError as err:
+                problems.append(str(err))
+                continue
+            table[target] = make_translation(opdef)
+            summary.add(summary.SummaryEntry(
+                "fallback", f"{target}",
+                f"no working ONNX translation; runs as {opdef.name} by torch inside opforge.InferenceSession "
+                "(needs torch at inference time; not portable)", recipe(opdef), portable=False))
+        if problems and len(problems) == len(targets):
+            raise FallbackError("opforge.export: no ONNX translation and no fallback: " + "; ".join(problems))
     return export(table)
 
 

@@ -146,6 +146,14 @@ def _ensure_opset_imports(proto: onnx.ModelProto) -> None:
             proto.opset_import.append(onnx.helper.make_opsetid(domain, version))
 
 
+def _validate_program(program: Any) -> None:
+    """The checks below, on a copy: a stock translation that makes an invalid node falls back instead."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(program.model_proto)
+    _ensure_opset_imports(proto)
+    onnx.checker.check_model(proto, full_check=True, check_custom_domain=True)
+
+
 def to_onnx(
     model: Any,
     args: tuple,
@@ -168,7 +176,7 @@ def to_onnx(
                 program = aten_fallback.export_with_fallback(
                     lambda translations: torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
                                                            dynamo=True, custom_translation_table=translations,
-                                                           **torch_onnx_kwargs), table)
+                                                           **torch_onnx_kwargs), table, validate=_validate_program)
             except Exception as exc:
                 _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
                 raise
