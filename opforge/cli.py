@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -179,9 +180,13 @@ def inspect_model(model: Any) -> list[dict[str, Any]]:
     rows = []
     for (domain, op_type), count in sorted(counts.items()):
         version = versions.get(domain)
-        opdef = registry.lookup(domain, op_type, version)
-        has_function = (domain, op_type) in functions
         runners, missing = [], []
+        try:
+            opdef = registry.lookup(domain, op_type, version)
+        except ValueError as exc:  # an opforge.aten name the fallback resolver refuses (it says why)
+            opdef = None
+            missing.append(str(exc))
+        has_function = (domain, op_type) in functions
         if opdef is not None:
             cpu = kernel_source(opdef, "cpu")
             if cpu == "kernel":
@@ -194,7 +199,7 @@ def inspect_model(model: Any) -> list[dict[str, Any]]:
                 missing.append("no CUDA (cupy) kernel: kernel_device='cuda' runs it on the CPU")
         if has_function:
             runners.append("model-local function body (plain onnxruntime can run it)")
-        if opdef is None and not has_function:
+        if opdef is None and not has_function and not missing:
             other = registry.lookup(domain, op_type)
             if other is not None:
                 missing.append(f"opforge registers {domain}::{op_type} only from version {other.version}, the model "
@@ -241,8 +246,8 @@ def inspect(
     table.add_column("missing", overflow="fold")
     for row in rows:
         runs = "; ".join(row["runs_with"]) if row["runs_with"] else "[red]nothing[/red]"
-        table.add_row(row["op"], str(row["version"] if row["version"] is not None else "?"), str(row["count"]),
-                      runs, "; ".join(row["missing"]) or "-")
+        table.add_row(escape(row["op"]), str(row["version"] if row["version"] is not None else "?"),
+                      str(row["count"]), runs, escape("; ".join(row["missing"])) or "-")  # names come from the file
     _console().print(table)
     if not all(row["runnable"] for row in rows):
         _console().print("[red]this model cannot run in opforge.InferenceSession as things stand[/red]")

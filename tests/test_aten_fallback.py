@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper
@@ -202,3 +203,18 @@ def test_a_stock_translation_that_makes_an_invalid_node_falls_back():
     # where the stock translation is valid it stays: no fallback for a 2-d input
     proto, _ = _export(fn, (torch.randn(3, 4),))
     assert _fallback_ops(proto) == [] and any(n.op_type == "ReduceMax" for n in proto.graph.node)
+
+
+def test_opforge_inspect_explains_fallback_nodes(tmp_path):
+    from typer.testing import CliRunner
+
+    from opforge.cli import app
+
+    good, bad = tmp_path / "good.onnx", tmp_path / "bad.onnx"
+    onnx.save(_model("aten__polygamma__default", {"n": 1}), good)
+    onnx.save(_model("aten__add_[red]x[/red]__Tensor"), bad)
+    result = CliRunner().invoke(app, ["inspect", str(good)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "torch reference" in result.output, result.output
+    result = CliRunner().invoke(app, ["inspect", str(bad)], env={"COLUMNS": "400"})
+    assert result.exit_code == 1 and "not a valid fallback op name" in result.output.replace("\n", " "), result.output
+    assert "[red]x[/red]" in result.output.replace("\n", "")  # shown literally, not as markup
