@@ -20,6 +20,7 @@ from .types import dtype_name
 
 registry.on_register(exporters.register)
 registry.on_register(schemas.register)
+registry.add_resolver(exporters.aten_fallback.resolve)  # opforge.aten::<op> nodes of a loaded model
 
 
 def op(
@@ -146,8 +147,10 @@ def export(
         onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
                                             summary.METADATA_KEY: summary.to_metadata(notes)})
         warnings.warn(ExportSummaryWarning(summary.format_text(notes)), stacklevel=2)
-    from .portable import attach_functions, make_portable
+    from .portable import PortableError, attach_functions, make_portable
 
+    if portable and exporters.aten_fallback.portable_error(proto):
+        raise PortableError(exporters.aten_fallback.portable_error(proto))
     proto = make_portable(proto, inline=inline) if portable else attach_functions(proto, strict=False)
     if verify:  # on the example and generated inputs, custom nodes against their declared specs
         verify_export(model, args, kwargs, proto, lambda p: _session_for(p, portable), assert_close,

@@ -266,14 +266,18 @@ def inspect_model(model: Any) -> list[dict[str, Any]]:
     rows = []
     for (domain, op_type), count in sorted(counts.items()):
         version = versions.get(domain)
-        opdef = registry.lookup(domain, op_type, version)
-        has_function = (domain, op_type) in functions
         runners, missing = [], []
+        try:
+            opdef = registry.lookup(domain, op_type, version)
+        except ValueError as exc:  # an opforge.aten name the fallback resolver refuses (it says why)
+            opdef = None
+            missing.append(str(exc))
+        has_function = (domain, op_type) in functions
         if opdef is not None:
             runners, missing = op_runners(opdef)
         if has_function:
             runners.append("model-local function body (plain onnxruntime can run it)")
-        if opdef is None and not has_function:
+        if opdef is None and not has_function and not missing:
             other = registry.lookup(domain, op_type)
             if other is not None:
                 missing.append(f"opforge registers {domain}::{op_type} only from version {other.version}, the model "

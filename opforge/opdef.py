@@ -327,6 +327,15 @@ _LOCK = threading.RLock()
 _REGISTRY: dict[tuple[str, str, int], OpDef] = {}
 _LISTENERS: list[Callable[[OpDef, OpDef | None], None]] = []
 _GENERATION = [0]  # bumped on every (re)definition; the kernels bridge keys its caches on it
+_RESOLVERS: list[Callable[[str, str], OpDef | None]] = []
+
+
+def add_resolver(resolver: Callable[[str, str], OpDef | None]) -> None:
+    """``resolver(domain, op_type)`` may declare an op that :func:`lookup` does not find (e.g. the
+    ``opforge.aten`` fallback ops of a model loaded in a fresh process); it returns the OpDef or None."""
+    with _LOCK:
+        if resolver not in _RESOLVERS:
+            _RESOLVERS.append(resolver)
 
 
 def on_register(listener: Callable[[OpDef, OpDef | None], None]) -> None:
@@ -354,7 +363,14 @@ def lookup(domain: str, op_type: str, version: int | None = None) -> OpDef | Non
         candidates = [v for (d, t, v) in _REGISTRY if d == domain and t == op_type]
         if version is not None:
             candidates = [v for v in candidates if v <= version]
-        return _REGISTRY[(domain, op_type, max(candidates))] if candidates else None
+        if candidates or not _RESOLVERS:
+            return _REGISTRY[(domain, op_type, max(candidates))] if candidates else None
+        resolvers = list(_RESOLVERS)
+    for resolver in resolvers:  # outside the lock: a resolver registers ops
+        found = resolver(domain, op_type)
+        if found is not None and (version is None or found.version <= version):
+            return found
+    return None
 
 
 def domains() -> set[str]:

@@ -10,9 +10,9 @@ on two new batch sizes and compared with eager PyTorch (ONNX Runtime's tolerance
 * ``wrong``   - runs, but gives different numbers or shapes with no error (silently wrong).
 
 Results are cached per entry in ``build/survey_cache.json`` (the run resumes where it stopped;
-``--fresh`` starts over) and written to ``docs/coverage.md``.
+``--fresh`` starts over) and written to ``docs/survey.md``.
 
-    python tools/survey_export.py [--only NAME_SUBSTRING] [--fresh] [--out docs/coverage.md]
+    python tools/survey_export.py [--only NAME_SUBSTRING] [--fresh] [--out docs/survey.md]
 """
 
 from __future__ import annotations
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="survey only entries whose name contains this")
     parser.add_argument("--fresh", action="store_true", help="ignore the cache and start over")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "coverage.md"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "survey.md"))
     parser.add_argument("--cache", default=str(CACHE))
     parser.add_argument("--redo-opforge", action="store_true",
                         help="recompute the opforge column of entries that stock export does not get right "

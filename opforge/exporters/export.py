@@ -15,6 +15,7 @@ import torch
 from .._graph import all_nodes
 from .._infer import raise_infer_first
 from ..opdef import list_ops
+from . import aten_fallback
 from . import dynamo as dynamo_translation
 from . import trace_warnings
 from .hints import dtype_hint
@@ -148,6 +149,14 @@ def _ensure_opset_imports(proto: onnx.ModelProto) -> None:
             proto.opset_import.append(onnx.helper.make_opsetid(domain, version))
 
 
+def _validate_program(program: Any) -> None:
+    """The checks below, on a copy: a stock translation that makes an invalid node falls back instead."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(program.model_proto)
+    _ensure_opset_imports(proto)
+    onnx.checker.check_model(proto, full_check=True, check_custom_domain=True)
+
+
 def to_onnx(
     model: Any,
     args: tuple,
@@ -167,8 +176,11 @@ def to_onnx(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
-                                            custom_translation_table=table, **torch_onnx_kwargs)
+                # a torch op with no ONNX translation becomes an opforge.aten node run by torch
+                program = aten_fallback.export_with_fallback(
+                    lambda translations: torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                                           dynamo=True, custom_translation_table=translations,
+                                                           **torch_onnx_kwargs), table, validate=_validate_program)
             except Exception as exc:
                 _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
                 raise_infer_first(exc)  # "add @infer" first, in one paragraph; torch's text as the cause
