@@ -23,6 +23,7 @@ from . import lgamma as lgamma
 from . import linalg_inv as linalg_inv
 from . import linalg_qr as linalg_qr
 from . import linalg_solve as linalg_solve
+from . import lowerings as lowerings
 from . import median as median
 from . import nanmedian as nanmedian
 from . import nextafter as nextafter
@@ -31,4 +32,4 @@ from . import searchsorted as searchsorted
 
 __all__ = ["cdist", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfinv",
            "fmax", "fmin", "hypot", "i0", "isin", "kthvalue", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
-           "median", "nanmedian", "nextafter", "scatter_reduce", "searchsorted"]
+           "lowerings", "median", "nanmedian", "nextafter", "scatter_reduce", "searchsorted"]

@@ -1,0 +1,130 @@
+"""opforge.ops.lowerings: aten ops that stock torch.onnx translates wrongly (silently) or fails on at edge
+cases now export to plain ONNX that matches eager PyTorch on a plain onnxruntime session; for the silently
+wrong ones, the test also shows stock's answer differs."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+import opforge
+import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
+
+F = torch.nn.functional
+_W, _B = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.1, 0.0, -0.3])
+
+
+class _Call(torch.nn.Module):
+    def __init__(self, fn: Callable) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> object:
+        return self.fn(*args)
+
+
+def _run(proto: object, args: tuple) -> list[np.ndarray]:
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
+
+
+def _eager(model: torch.nn.Module, args: tuple) -> list[np.ndarray]:
+    with torch.no_grad():
+        out = model(*args)
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+
+
+def _matches(expected: list[np.ndarray], got: list[np.ndarray]) -> bool:
+    try:
+        for e, g in zip(expected, got, strict=True):
+            opforge.assert_close(e, g, "output")
+    except (opforge.VerificationError, ValueError):
+        return False
+    return True
+
+
+def _stock(model: torch.nn.Module, args: tuple) -> list[np.ndarray] | None:
+    """Stock torch.onnx + onnxruntime outputs, or None when stock fails outright."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, args, dynamo=True, verbose=False)
+        return _run(program.model_proto, args)
+    except Exception:  # noqa: BLE001 - any stock failure counts as "not silently wrong"
+        return None
+
+
+_X4 = torch.linspace(-3, 5, 4 * 3 * 5 * 6).reshape(4, 3, 5, 6).sin() * 4 + 2
+
+SILENTLY_WRONG = {
+    "batch_norm_training_with_running_stats": (
+        lambda x: F.batch_norm(x, torch.zeros(3), torch.ones(3), _W, _B, training=True), (_X4,)),
+    "native_batch_norm_training": (
+        lambda x: torch.native_batch_norm(x, _W, _B, torch.zeros(3), torch.ones(3), True, 0.1, 1e-5), (_X4,)),
+    "avg_pool2d_divisor_override": (lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, divisor_override=4), (_X4,)),
+    "avg_pool3d_divisor_override": (lambda x: F.avg_pool3d(x, 2, divisor_override=3), (_X4[:1],)),
+    "nonzero_0d_true": (torch.nonzero, (torch.tensor(1.5),)),
+    "nonzero_0d_false": (torch.nonzero, (torch.tensor(0.0),)),
+}
+
+EDGE_CASES = {
+    "native_batch_norm_eval_save_stats_empty": (
+        lambda x: torch.native_batch_norm(x, _W, _B, torch.ones(3), torch.full((3,), 2.0), False, 0.1, 1e-5), (_X4,)),
+    "batch_norm_no_stats_1d": (lambda x: F.batch_norm(x, None, None, _W, _B, training=True), (_X4[:, :, 0, 0],)),
+    "avg_pool2d_unbatched_ceil": (
+        lambda x: F.avg_pool2d(x, (2, 3), (1, 2), (1, 0), ceil_mode=True, divisor_override=2), (_X4[0],)),
+    "avg_pool3d_ceil_drops_window_in_padding": (
+        lambda x: F.avg_pool3d(x, 2, 2, 1, ceil_mode=True, divisor_override=3), (torch.randn(1, 2, 5, 4, 5),)),
+    "avg_pool2d_plain": (lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), (_X4,)),
+    "nonzero_2d": (torch.nonzero, (torch.tensor([[0.0, 1.0], [2.0, 0.0]]),)),
+    "amin_0d": (torch.amin, (torch.tensor(2.5),)),
+    "amax_0d_dim0_keepdim": (lambda x: torch.amax(x, 0, keepdim=True), (torch.tensor(-1.0),)),
+    "aminmax_0d": (torch.aminmax, (torch.tensor(3.0),)),
+    "aminmax_dim": (lambda x: torch.aminmax(x, dim=1, keepdim=True), (_X4,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SILENTLY_WRONG) + sorted(EDGE_CASES))
+def test_lowering_matches_eager_on_plain_onnxruntime(name: str) -> None:
+    fn, args = {**SILENTLY_WRONG, **EDGE_CASES}[name]
+    model = _Call(fn)
+    proto = opforge.export(model, args, portable=True)  # verify=True compares too
+    assert not [n.op_type for n in proto.graph.node if n.domain not in ("", "ai.onnx")], "plain ONNX expected"
+    expected = _eager(model, args)
+    got = _run(proto, args)
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got, strict=True):
+        opforge.assert_close(e, g, name)
+
+
+@pytest.mark.parametrize("name", sorted(SILENTLY_WRONG))
+def test_stock_export_was_silently_wrong(name: str) -> None:
+    """Why the override exists: stock exports without error and answers differently from eager."""
+    fn, args = SILENTLY_WRONG[name]
+    model = _Call(fn)
+    stock = _stock(model, args)
+    assert stock is not None, f"{name}: stock export failed instead of answering wrongly"
+    assert not _matches(_eager(model, args), stock), f"{name}: stock torch.onnx got it right; drop the override?"
+
+
+def test_batch_norm_module_in_training_updates_running_stats() -> None:
+    class _Train(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = torch.nn.BatchNorm2d(3, momentum=0.3)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            return self.bn(x), self.bn.running_mean * 1, self.bn.running_var * 1
+
+    model = _Train().train()
+    proto = opforge.export(model, (_X4,), verify=False)
+    expected = [t.detach().numpy() for t in _Train().train()(_X4)]
+    got = _run(proto, (_X4,))
+    for e, g in zip(expected, got, strict=True):
+        opforge.assert_close(e, g, "train-mode BatchNorm2d")
