@@ -87,6 +87,24 @@ EDGE_CASES = {
     "amax_0d_dim0_keepdim": (lambda x: torch.amax(x, 0, keepdim=True), (torch.tensor(-1.0),)),
     "aminmax_0d": (torch.aminmax, (torch.tensor(3.0),)),
     "aminmax_dim": (lambda x: torch.aminmax(x, dim=1, keepdim=True), (_X4,)),
+    "masked_var_int_count": (lambda x, m: torch.masked._ops.var(x, 1, mask=m), (_X4[0, 0], _X4[0, 0] > 2)),
+    "masked_std_int_count": (lambda x, m: torch.masked._ops.std(x, 1, mask=m), (_X4[0, 0], _X4[0, 0] > 2)),
+    "divide_int_by_float_0d": (torch.divide, (torch.tensor([3, 4]), torch.tensor(2.0, dtype=torch.float64))),
+    "pad_circular_empty_batch": (lambda x: F.pad(x, (1, 2), mode="circular"), (torch.zeros(0, 3, 3),)),
+    "pad_circular_negative": (lambda x: F.pad(x, (1, 2, 2, -1), mode="circular"), (_X4,)),
+    "pad_replicate_crop_to_nothing": (lambda x: F.pad(x, (-6, 5, 0, 0), mode="replicate"), (_X4,)),
+    "pad_replicate_3d": (lambda x: F.pad(x, (1, 2, 3, 0, 1, 1), mode="replicate"), (_X4[None],)),
+}
+
+# aliases and edge cases of ops opforge lowers onto contrib ops (checked through both runtimes)
+CONTRIB_CASES = {
+    "special_modified_bessel_i0": (torch.special.modified_bessel_i0, (_X4[0],)),
+    "deprecated_cholesky_upper": (lambda a: torch.cholesky(a, upper=True), (torch.eye(3) * 2 + 0.1,)),
+    "linalg_solve_ex": (lambda a, b: torch.linalg.solve_ex(a, b, left=False), (torch.eye(3) * 2 + 0.1, _X4[0, 0, :2, :3])),
+    "linalg_tensorinv": (lambda a: torch.linalg.tensorinv(a, ind=2), ((torch.eye(6) * 2 + 0.1).reshape(2, 3, 6),)),
+    **{f"index_reduce_{r}_0d": (lambda s, i, src, r=r: s.index_reduce(0, i, src, r, include_self=r != "mean"),
+                                (torch.tensor(1.5), torch.tensor([0]), torch.tensor(-2.0)))
+       for r in ("mean", "prod", "amin", "amax")},
 }
 
 
@@ -101,6 +119,21 @@ def test_lowering_matches_eager_on_plain_onnxruntime(name: str) -> None:
     assert len(got) == len(expected)
     for e, g in zip(expected, got, strict=True):
         opforge.assert_close(e, g, name)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRIB_CASES))
+def test_contrib_lowering_matches_eager_both_routes(name: str) -> None:
+    fn, args = CONTRIB_CASES[name]
+    model = _Call(fn)
+    expected = _eager(model, args)
+    proto = opforge.export(model, args)  # verify=True: opforge.InferenceSession against eager
+    assert any(n.domain == "opforge.contrib" for n in proto.graph.node), "expected a contrib node"
+    got = opforge.InferenceSession(proto).run(None, {i.name: t.numpy() for i, t in zip(proto.graph.input, args)})
+    for e, g in zip(expected, got, strict=True):
+        opforge.assert_close(e, g, name)
+    portable = opforge.export(model, args, portable=True)
+    for e, g in zip(expected, _run(portable, args), strict=True):
+        opforge.assert_close(e, g, f"{name} (portable)")
 
 
 @pytest.mark.parametrize("name", sorted(SILENTLY_WRONG))

@@ -96,3 +96,9 @@ def _(a: dict) -> object:
     """linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor (kept whole: its decomposition adds an
     error-check node)"""
     return _aten.emit(cholesky, a["self"], upper=bool(a["upper"]))
+
+
+@_aten.lowers(torch.ops.aten.cholesky.default, cholesky)
+def _(a: dict) -> object:
+    """cholesky(Tensor self, bool upper=False) -> Tensor: the deprecated torch.cholesky"""
+    return _aten.emit(cholesky, a["self"], upper=bool(a["upper"]))

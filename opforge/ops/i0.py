@@ -78,3 +78,9 @@ def _(a: dict) -> object:
     std = _aten.std_opset()
     x = a["self"]
     return std.Mul(_aten.emit(i0, x), std.Exp(std.Neg(std.Abs(x))))
+
+
+@_aten.lowers(torch.ops.aten.special_modified_bessel_i0.default, i0)
+def _(a: dict) -> object:
+    """special_modified_bessel_i0(Tensor self) -> Tensor: an alias of i0"""
+    return _aten.emit(i0, a["self"])

@@ -71,3 +71,16 @@ def _(a: dict) -> object:
 def _(a: dict) -> object:
     """linalg_inv(Tensor A) -> Tensor (kept whole: its decomposition adds an error-check node)"""
     return _aten.emit(linalg_inv, a["A"])
+
+
+@_aten.lowers(torch.ops.aten.linalg_tensorinv.default, linalg_inv)
+def _(a: dict) -> object:
+    """linalg_tensorinv(Tensor self, int ind=2) -> Tensor: the inverse of ``self`` seen as a matrix of
+    prod(shape[:ind]) rows (kept whole: its decomposition leaves an ``_linalg_check_errors`` side effect that
+    torch.onnx cannot translate)"""
+    std = _aten.std_opset()
+    x, ind = a["self"], int(a["ind"])
+    rows, cols = std.Shape(x, end=ind), std.Shape(x, start=ind)
+    square = std.Concat(std.ReduceProd(rows, keepdims=1), std.ReduceProd(cols, keepdims=1), axis=0)
+    inverse = _aten.emit(linalg_inv, std.Reshape(x, square))
+    return std.Reshape(inverse, std.Concat(cols, rows, axis=0))

@@ -12,7 +12,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _linalg
 from ._common import broadcast_dims, same_dim
 from ._linalg import solve_square
 
@@ -143,3 +143,10 @@ def _(rng: np.random.Generator):  # noqa: ANN202
 def _(a: dict) -> object:
     """linalg_solve(Tensor A, Tensor B, *, bool left=True) -> Tensor"""
     return _aten.emit(linalg_solve, a["A"], a["B"], left=bool(a["left"]))
+
+
+@_aten.lowers(torch.ops.aten.linalg_solve_ex.default, linalg_solve)
+def _(a: dict) -> object:
+    """linalg_solve_ex(Tensor A, Tensor B, *, bool left=True, bool check_errors=False) -> (Tensor result,
+    Tensor info)"""
+    return _aten.emit(linalg_solve, a["A"], a["B"], left=bool(a["left"])), _linalg.zero_info(a["A"])

@@ -58,6 +58,7 @@ def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce:
     out = data.copy()
     if index.size == 0:
         return out
+    shape = data.shape
     if data.ndim == 0:
         data, out, index, src = data.reshape(1), out.reshape(1), index.reshape(1), src.reshape(1)
     if index.min() < -data.shape[dim] or index.max() >= data.shape[dim]:
@@ -96,7 +97,7 @@ def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce:
             out //= count
         else:
             out /= count
-    return out.reshape(np.shape(data)) if out.ndim != data.ndim else out
+    return out.reshape(shape)
 
 
 @scatter_reduce.kernel("cuda")
@@ -252,6 +253,12 @@ def _(a: dict) -> object:
     std = _aten.std_opset()
     source = a["source"]
     rank = len(source.shape)
+    if rank == 0:  # a 0-d self (and source): reduce as shape (1,) and give the 0-d result back
+        one = std.Constant(value_ints=[1])
+        out = _aten.emit(scatter_reduce, std.Reshape(a["self"], one), std.Reshape(a["index"], one),
+                         std.Reshape(source, one), dim=0, reduce=str(a["reduce"]),
+                         include_self=bool(a["include_self"]))
+        return std.Reshape(out, std.Constant(value_ints=[]))
     dim = int(a["dim"]) % max(rank, 1)
     shape = [1] * rank
     shape[dim] = -1

@@ -4,6 +4,8 @@ this package registers them all (see :func:`opforge.ops._aten.overrides`)."""
 
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
+from . import divide as divide
+from . import pad as pad
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "divide", "pad", "zero_dim"]
