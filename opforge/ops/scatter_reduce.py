@@ -58,7 +58,7 @@ def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce:
     out = data.copy()
     if index.size == 0:
         return out
-    shape = data.shape
+    data_shape = data.shape
     if data.ndim == 0:
         data, out, index, src = data.reshape(1), out.reshape(1), index.reshape(1), src.reshape(1)
     if index.min() < -data.shape[dim] or index.max() >= data.shape[dim]:
@@ -97,7 +97,7 @@ def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce:
             out //= count
         else:
             out /= count
-    return out.reshape(shape)
+    return out.reshape(data_shape)
 
 
 @scatter_reduce.kernel("cuda")
