@@ -12,6 +12,7 @@ from . import cummax as cummax
 from . import cummin as cummin
 from . import cumprod as cumprod
 from . import digamma as digamma
+from . import erfcx as erfcx
 from . import erfinv as erfinv
 from . import fmax as fmax
 from . import fmin as fmin
@@ -23,6 +24,7 @@ from . import lgamma as lgamma
 from . import linalg_inv as linalg_inv
 from . import linalg_qr as linalg_qr
 from . import linalg_solve as linalg_solve
+from . import log_ndtr as log_ndtr
 from . import lowerings as lowerings
 from . import median as median
 from . import nanmedian as nanmedian
@@ -30,6 +32,6 @@ from . import nextafter as nextafter
 from . import scatter_reduce as scatter_reduce
 from . import searchsorted as searchsorted
 
-__all__ = ["cdist", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfinv",
+__all__ = ["cdist", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfcx", "erfinv",
            "fmax", "fmin", "hypot", "i0", "isin", "kthvalue", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
-           "lowerings", "median", "nanmedian", "nextafter", "scatter_reduce", "searchsorted"]
+           "log_ndtr", "lowerings", "median", "nanmedian", "nextafter", "scatter_reduce", "searchsorted"]
