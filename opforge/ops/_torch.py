@@ -15,16 +15,43 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _from_numpy(x: np.ndarray) -> torch.Tensor:
+    bfloat16 = x.dtype.name == "bfloat16"  # ml_dtypes' bfloat16: torch reads its bits as int16
+    if bfloat16:
+        x = x.view(np.int16)
     if not x.flags.writeable:  # ORT hands read-only views; torch only reads them but warns
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return torch.from_numpy(x)
-    return torch.from_numpy(x)
+            t = torch.from_numpy(x)
+    else:
+        t = torch.from_numpy(x)
+    return t.view(torch.bfloat16) if bfloat16 else t
 
 
-def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: Any) -> Any:
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | None = None, **kwargs: Any) -> Any:
     """``fn(*tensors, **kwargs)`` on numpy arrays; a tuple result comes back as a tuple of arrays.
-    ``upcast``: float16 inputs run in float32 and come back as float16 (torch lacks half kernels)."""
+    ``upcast``: float16 inputs run in float32 and come back as float16 (torch lacks half kernels).
+    ``name``: the op's name, put in front of torch's error message (same exception type)."""
+    try:
+        return _cpu(fn, arrays, upcast, kwargs)
+    except Exception as exc:
+        if name is None or str(exc).startswith(name):
+            raise
+        try:
+            error = type(exc)(f"{name}: {exc}")
+        except Exception:  # noqa: BLE001 - an exception type with another constructor keeps its message
+            raise exc from None
+        raise error from exc
+
+
+def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> Any:
     tensors = [None if a is None else _from_numpy(np.asarray(a)) for a in arrays]
     low = upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION
     if low:
@@ -33,8 +60,8 @@ def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: An
     with torch.no_grad():
         out = fn(*tensors, **kwargs)
     if isinstance(out, (tuple, list)):
-        return tuple((o.to(dtype) if low and o.is_floating_point() else o).numpy() for o in out)
-    return (out.to(dtype) if low and out.is_floating_point() else out).numpy()
+        return tuple(_to_numpy(o.to(dtype) if low and o.is_floating_point() else o) for o in out)
+    return _to_numpy(out.to(dtype) if low and out.is_floating_point() else out)
 
 
 def cuda(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: Any) -> Any:

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import TensorSpec
-from . import _aten, _special
+from . import _aten, _special, _torch
 
 
 @declare("opforge.contrib::Digamma", version=1, serves=["torch.digamma", "torch.special.digamma", "torch.special.psi", "Tensor.digamma"])
@@ -19,7 +19,7 @@ def digamma(x: torch.Tensor) -> torch.Tensor:
 
 @digamma.kernel("cpu")
 def _(x: np.ndarray) -> np.ndarray:
-    return _special.digamma(np, x)
+    return _torch.cpu(digamma.reference, x, name=digamma.name)
 
 
 @digamma.kernel("cuda")

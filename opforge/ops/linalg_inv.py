@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten, _linalg
+from . import _aten, _linalg, _torch
 from ._linalg import solve_square
 
 
@@ -21,13 +21,7 @@ def linalg_inv(A: torch.Tensor) -> torch.Tensor:  # noqa: N803
 
 @linalg_inv.kernel("cpu")
 def _(A: np.ndarray) -> np.ndarray:  # noqa: N803
-    if A.size == 0:
-        return A.copy()
-    try:
-        return np.linalg.inv(A)
-    except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(f"{linalg_inv.name}: input 'A' is singular ({exc}); torch.linalg.inv fails "
-                                    "the same way. Use torch.linalg.pinv for singular matrices.") from exc
+    return _torch.cpu(linalg_inv.reference, A, name=linalg_inv.name)
 
 
 @linalg_inv.kernel("cuda")

@@ -7,7 +7,7 @@ import torch
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _torch
 
 _MODES = ("reduced", "complete")
 
@@ -36,7 +36,7 @@ def _qr(xp, A, mode):  # noqa: ANN001, ANN202, N803
 
 @linalg_qr.kernel("cpu")
 def _(A: np.ndarray, *, mode: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
-    return _qr(np, A, mode)
+    return _torch.cpu(linalg_qr.reference, A, mode=mode, name=linalg_qr.name)
 
 
 @linalg_qr.kernel("cuda")
