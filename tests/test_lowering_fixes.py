@@ -93,6 +93,7 @@ EDGE_CASES = {
     "pad_circular_empty_batch": (lambda x: F.pad(x, (1, 2), mode="circular"), (torch.zeros(0, 3, 3),)),
     "pad_circular_negative": (lambda x: F.pad(x, (1, 2, 2, -1), mode="circular"), (_X4,)),
     "pad_replicate_crop_to_nothing": (lambda x: F.pad(x, (-6, 5, 0, 0), mode="replicate"), (_X4,)),
+    "masked_select_broadcast": (torch.masked_select, (_X4[0, :, :1], _X4[:2] > 2)),
     "pad_replicate_3d": (lambda x: F.pad(x, (1, 2, 3, 0, 1, 1), mode="replicate"), (_X4[None],)),
 }
 
@@ -100,6 +101,7 @@ EDGE_CASES = {
 CONTRIB_CASES = {
     "special_log_ndtr_lower_tail": (torch.special.log_ndtr, (torch.linspace(-40, 6, 24),)),
     "special_erfcx_large": (torch.special.erfcx, (torch.linspace(-3, 60, 24),)),
+    **{f"polygamma_n{n}": (lambda x, n=n: torch.polygamma(n, x), (torch.linspace(-3.3, 20, 24),)) for n in (0, 1, 3)},
     "special_modified_bessel_i0": (torch.special.modified_bessel_i0, (_X4[0],)),
     "deprecated_cholesky_upper": (lambda a: torch.cholesky(a, upper=True), (torch.eye(3) * 2 + 0.1,)),
     "linalg_solve_ex": (lambda a, b: torch.linalg.solve_ex(a, b, left=False), (torch.eye(3) * 2 + 0.1, _X4[0, 0, :2, :3])),

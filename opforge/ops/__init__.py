@@ -29,9 +29,10 @@ from . import lowerings as lowerings
 from . import median as median
 from . import nanmedian as nanmedian
 from . import nextafter as nextafter
+from . import polygamma as polygamma
 from . import scatter_reduce as scatter_reduce
 from . import searchsorted as searchsorted
 
 __all__ = ["cdist", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfcx", "erfinv",
            "fmax", "fmin", "hypot", "i0", "isin", "kthvalue", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
-           "log_ndtr", "lowerings", "median", "nanmedian", "nextafter", "scatter_reduce", "searchsorted"]
+           "log_ndtr", "lowerings", "median", "nanmedian", "nextafter", "polygamma", "scatter_reduce", "searchsorted"]
