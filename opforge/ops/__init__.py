@@ -5,6 +5,10 @@ exports the torch functions they serve. The list below is the registry (as onnx'
 """
 
 from . import cdist as cdist
+from . import chebyshev_polynomial_t as chebyshev_polynomial_t
+from . import chebyshev_polynomial_u as chebyshev_polynomial_u
+from . import chebyshev_polynomial_v as chebyshev_polynomial_v
+from . import chebyshev_polynomial_w as chebyshev_polynomial_w
 from . import cholesky as cholesky
 from . import copysign as copysign
 from . import cross_entropy_loss as cross_entropy_loss
@@ -16,10 +20,14 @@ from . import erfcx as erfcx
 from . import erfinv as erfinv
 from . import fmax as fmax
 from . import fmin as fmin
+from . import hermite_polynomial_h as hermite_polynomial_h
+from . import hermite_polynomial_he as hermite_polynomial_he
 from . import hypot as hypot
 from . import i0 as i0
 from . import isin as isin
 from . import kthvalue as kthvalue
+from . import laguerre_polynomial_l as laguerre_polynomial_l
+from . import legendre_polynomial_p as legendre_polynomial_p
 from . import lgamma as lgamma
 from . import linalg_inv as linalg_inv
 from . import linalg_qr as linalg_qr
@@ -32,7 +40,15 @@ from . import nextafter as nextafter
 from . import polygamma as polygamma
 from . import scatter_reduce as scatter_reduce
 from . import searchsorted as searchsorted
+from . import shifted_chebyshev_polynomial_t as shifted_chebyshev_polynomial_t
+from . import shifted_chebyshev_polynomial_u as shifted_chebyshev_polynomial_u
+from . import shifted_chebyshev_polynomial_v as shifted_chebyshev_polynomial_v
+from . import shifted_chebyshev_polynomial_w as shifted_chebyshev_polynomial_w
 
-__all__ = ["cdist", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfcx", "erfinv",
-           "fmax", "fmin", "hypot", "i0", "isin", "kthvalue", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
-           "log_ndtr", "lowerings", "median", "nanmedian", "nextafter", "polygamma", "scatter_reduce", "searchsorted"]
+__all__ = ["cdist", "chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+           "chebyshev_polynomial_w", "cholesky", "copysign", "cross_entropy_loss", "cummax", "cummin", "cumprod",
+           "digamma", "erfcx", "erfinv", "fmax", "fmin", "hermite_polynomial_h", "hermite_polynomial_he", "hypot",
+           "i0", "isin", "kthvalue", "laguerre_polynomial_l", "legendre_polynomial_p", "lgamma", "linalg_inv",
+           "linalg_qr", "linalg_solve", "log_ndtr", "lowerings", "median", "nanmedian", "nextafter", "polygamma",
+           "scatter_reduce", "searchsorted", "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+           "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w"]

@@ -116,3 +116,30 @@ def trigamma_f64(v):  # noqa: ANN001, ANN201
     ixx = one / (y * y)
     result = result + (one + one / (y + y) + ixx * (0.16666666666666666 - ixx * (0.03333333333333333 - ixx * 0.023809523809523808))) / y
     return op.Where(reflect, op.Neg(result), result)
+
+
+@script(BODY_LIB, default_opset=op)
+def orthogonal_polynomial(x, n, row):  # noqa: ANN001, ANN201
+    """P_n(x) of a classical orthogonal polynomial family by its three-term recurrence, run as a Loop up to
+    the largest n, for float64 x and n (n truncated to an integer as torch does; n < 0 gives 0). ``row``
+    (float64, 12 values) defines the family, see opforge/ops/_polynomials.py: the argument x' = sx x + s0,
+    P_1 = px x' + p0, and P_{k+1} = ((ax + akx k) x' + ak k + a0) P_k - (bk k + b0) P_{k-1}) / (gk k + g0)."""
+    sx, s0, px, p0 = op.Gather(row, 0), op.Gather(row, 1), op.Gather(row, 2), op.Gather(row, 3)
+    ax, akx, ak, a0 = op.Gather(row, 4), op.Gather(row, 5), op.Gather(row, 6), op.Gather(row, 7)
+    bk, b0, gk, g0 = op.Gather(row, 8), op.Gather(row, 9), op.Gather(row, 10), op.Gather(row, 11)
+    t = sx * x + s0
+    shape = op.Shape(op.Add(t, n))
+    order = op.Cast(n, to=7)
+    zero = op.Expand(op.CastLike(0.0, t), shape)
+    previous = zero + op.CastLike(1.0, t)
+    current = zero + px * t + p0
+    out = op.Where(order == op.Constant(value_int=1), current, op.Where(order == op.Constant(value_int=0), previous, zero))
+    flat = op.Concat(op.Reshape(order, op.Constant(value_ints=[-1])), op.Constant(value_ints=[1]), axis=0)
+    steps = op.Max(op.ReduceMax(flat, keepdims=0) - op.Constant(value_int=1), op.Constant(value_int=0))
+    for j in range(steps):
+        k = op.Cast(j + op.Constant(value_int=1), to=11)
+        following = (((ax + akx * k) * t + ak * k + a0) * current - (bk * k + b0) * previous) / (gk * k + g0)
+        out = op.Where(order == j + op.Constant(value_int=2), following, out)
+        previous = current
+        current = following
+    return out
