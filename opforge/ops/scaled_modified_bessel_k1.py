@@ -51,5 +51,5 @@ def _(rng: np.random.Generator):  # noqa: ANN202
 
 @_aten.lowers(torch.ops.aten.special_scaled_modified_bessel_k1.default, scaled_modified_bessel_k1)
 def _(a: dict) -> object:
-    """special_scaled_modified_bessel_k1(Tensor self) -> Tensor"""
-    return _aten.emit(scaled_modified_bessel_k1, a["self"])
+    """special_scaled_modified_bessel_k1(Tensor x) -> Tensor"""
+    return _aten.emit(scaled_modified_bessel_k1, a["x"])
