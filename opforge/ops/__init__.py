@@ -54,6 +54,8 @@ from . import shifted_chebyshev_polynomial_t as shifted_chebyshev_polynomial_t
 from . import shifted_chebyshev_polynomial_u as shifted_chebyshev_polynomial_u
 from . import shifted_chebyshev_polynomial_v as shifted_chebyshev_polynomial_v
 from . import shifted_chebyshev_polynomial_w as shifted_chebyshev_polynomial_w
+from . import spherical_bessel_j0 as spherical_bessel_j0
+from . import zeta as zeta
 
 __all__ = ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebyshev_polynomial_t",
            "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "cholesky", "copysign",
@@ -63,4 +65,4 @@ __all__ = ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebysh
            "log_ndtr", "lowerings", "median", "modified_bessel_k0", "modified_bessel_k1", "nanmedian", "nextafter",
            "polygamma", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "scatter_reduce", "searchsorted",
            "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
-           "shifted_chebyshev_polynomial_w"]
+           "shifted_chebyshev_polynomial_w", "spherical_bessel_j0", "zeta"]
