@@ -50,9 +50,9 @@ def render() -> str:
             for a in op.attributes:
                 default = "required" if a.required else f"default `{a.default!r}`"
                 lines.append(f"- `{a.name}` ({a.kind}): {default}")
-        kernels = ["cpu (numpy)" if "cpu" in op.kernels else "cpu (torch reference)"]
+        kernels = ["cpu" if "cpu" in op.kernels else "cpu (torch reference)"]
         if "cuda" in op.kernels:
-            kernels.append("cuda (cupy)")
+            kernels.append("cuda")
         if op.function_body is not None:
             kernels.append("portable ONNX function body")
         lines += ["", f"**Kernels**: {', '.join(kernels)}", "",
@@ -62,6 +62,11 @@ def render() -> str:
             lines.append("")
         samples = [s.name or repr(s) for s in op.example_samples()]
         lines.append(f"**Samples** ({len(samples)}): {', '.join(samples)}")
+    lines += ["", "## Lowerings in plain ONNX", "",
+              "aten ops whose stock torch.onnx translation is wrong, fails on edge cases or is missing, replaced by "
+              "standard ONNX (`opforge/ops/lowerings/`; portable as they are):", "", "| aten op | why |", "|---|---|"]
+    for overload, reason in sorted(_aten.OVERRIDES.items(), key=lambda item: item[0].name()):
+        lines.append(f"| `aten.{overload.name().split('::')[1]}` | {reason} |")
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,8 @@ from ..opdef import OpDef
 
 # aten OpOverload -> the contrib op it lowers onto (for docs and the survey)
 LOWERINGS: dict[Any, OpDef] = {}
+# aten OpOverload -> why opforge replaces (or supplies) its translation with plain ONNX (for docs)
+OVERRIDES: dict[Any, str] = {}
 
 
 def bind(overload: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -58,6 +60,23 @@ def lowers(overload: Any, opdef: OpDef) -> Callable[[Callable[[dict[str, Any]], 
         translate.__doc__ = f"{overload._schema}"
         dynamo.add_translation(overload, translate)
         LOWERINGS[overload] = opdef
+        return fn
+
+    return attach
+
+
+def overrides(overload: Any, reason: str) -> Callable[[Callable[[dict[str, Any]], Any]], Callable]:
+    """Register ``fn(bound_args) -> ONNX value(s)`` built from standard ONNX ops as the translation of
+    the aten ``overload``, in place of stock torch.onnx's (wrong or missing) one; ``reason`` says why."""
+
+    def attach(fn: Callable[[dict[str, Any]], Any]) -> Callable:
+        def translate(*args: Any, **kwargs: Any) -> Any:
+            return fn(bind(overload, args, kwargs))
+
+        translate.__name__ = f"aten_{overload.__name__.replace('.', '_')}_fixed"
+        translate.__doc__ = f"{overload._schema}"
+        dynamo.add_translation(overload, translate)
+        OVERRIDES[overload] = reason
         return fn
 
     return attach

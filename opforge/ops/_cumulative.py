@@ -1,4 +1,4 @@
-"""The cumulative max/min scan shared by CumMax and CumMin (numpy and cupy)."""
+"""The cumulative max/min scan shared by CumMax and CumMin on the GPU (cupy; the CPU kernels run torch)."""
 
 from __future__ import annotations
 
@@ -8,70 +8,6 @@ import numpy as np
 
 from ..types import Sample
 from ._common import normalize_dim
-
-
-def _order_key(x: np.ndarray, largest: bool) -> np.ndarray:
-    """Integer keys that order like ``x`` (of the same width): -0.0 ties with 0.0, every NaN gets the
-    top key, and for min the key is complemented, so a running max of the key is the running
-    extreme either way (NaN propagating)."""
-    if x.dtype.kind != "f":
-        return x if largest else ~x
-    bits = np.dtype(f"int{8 * x.dtype.itemsize}")
-    top = np.iinfo(bits).max
-    b = (x + x.dtype.type(0)).view(bits)  # adding 0 maps -0.0 to +0.0
-    key = b ^ ((b >> (8 * x.dtype.itemsize - 1)) & bits.type(top))
-    if not largest:
-        key = ~key
-    nan = np.isnan(x)
-    if nan.any():
-        key[nan] = top
-    return key
-
-
-def cum_extreme_numpy(x: np.ndarray, dim: int, largest: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """torch.cummax / cummin: running extreme along ``dim`` and the index of its last occurrence.
-
-    A NaN propagates and takes its own index; later NaNs move the index on (as torch does).
-    The scan runs on integer order keys: numpy's int64 ``maximum.accumulate`` is several times
-    faster than its float one. Up to 32-bit dtypes, key and position are packed into one int64
-    (key high, position low), so a single running max yields the extreme and its last index.
-    """
-    if x.ndim == 0:
-        return x.copy(), np.zeros((), np.int64)
-    dim = normalize_dim(dim, x.ndim, name)
-    if x.size == 0:
-        return x.copy(), np.zeros(x.shape, np.int64)
-    shape = [1] * x.ndim
-    shape[dim] = x.shape[dim]
-    positions = np.arange(x.shape[dim], dtype=np.int64).reshape(shape)
-    key = _order_key(x, largest)
-    if x.dtype.itemsize > 4:
-        running = np.maximum.accumulate(key, axis=dim)
-        indices = np.maximum.accumulate(np.where(running == key, positions, 0), axis=dim)
-        return np.take_along_axis(x, indices, axis=dim), indices
-    # in place where possible: fresh temporaries of this size cost page faults
-    packed = key.astype(np.int64)
-    np.left_shift(packed, 32, out=packed)
-    np.bitwise_or(packed, positions, out=packed)
-    packed = np.maximum.accumulate(packed, axis=dim)
-    running = (packed >> 32).astype(key.dtype)
-    np.bitwise_and(packed, 0xFFFFFFFF, out=packed)
-    return _from_key(running, x.dtype, largest), packed
-
-
-def _from_key(key: np.ndarray, dtype: np.dtype, largest: bool) -> np.ndarray:
-    """The values of :func:`_order_key` keys (a NaN comes back as the canonical NaN, -0.0 as 0.0)."""
-    if dtype.kind != "f":
-        return key if largest else ~key
-    top = np.iinfo(key.dtype).max
-    nan = key == top
-    if not largest:
-        np.invert(key, out=key)
-    np.bitwise_xor(key, (key >> (8 * dtype.itemsize - 1)) & key.dtype.type(top), out=key)
-    values = key.view(dtype)
-    if nan.any():
-        values[nan] = np.nan
-    return values
 
 
 def cum_extreme_cupy(x: Any, dim: int, largest: bool, name: str) -> tuple[Any, Any]:

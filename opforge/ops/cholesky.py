@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten, _linalg
+from . import _aten, _linalg, _torch
 
 
 @declare("opforge.contrib::Cholesky", version=1, dtypes={"A": ["float32", "float64"]},
@@ -33,11 +33,7 @@ def _factor(xp, A, upper):  # noqa: ANN001, ANN202, N803
 
 @cholesky.kernel("cpu")
 def _(A: np.ndarray, *, upper: bool) -> np.ndarray:  # noqa: N803
-    try:
-        return _factor(np, A, upper)
-    except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(f"{cholesky.name}: input 'A' is not positive definite ({exc}); "
-                                    "torch.linalg.cholesky fails the same way.") from exc
+    return _torch.cpu(cholesky.reference, A, upper=upper, name=cholesky.name)
 
 
 @cholesky.kernel("cuda")
@@ -95,4 +91,10 @@ def _(a: dict) -> object:
 def _(a: dict) -> object:
     """linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor (kept whole: its decomposition adds an
     error-check node)"""
+    return _aten.emit(cholesky, a["self"], upper=bool(a["upper"]))
+
+
+@_aten.lowers(torch.ops.aten.cholesky.default, cholesky)
+def _(a: dict) -> object:
+    """cholesky(Tensor self, bool upper=False) -> Tensor: the deprecated torch.cholesky"""
     return _aten.emit(cholesky, a["self"], upper=bool(a["upper"]))

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample
-from . import _aten
+from . import _aten, _torch
 from ._common import broadcast_spec
 
 _FLOAT = ["float32", "float64", "float16"]
@@ -23,7 +23,7 @@ def copysign(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @copysign.kernel("cpu")
 def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.copysign(x, y)
+    return _torch.cpu(copysign.reference, x, y, name=copysign.name)
 
 
 @copysign.kernel("cuda")

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import TensorSpec
-from . import _aten, _cumulative
+from . import _aten, _cumulative, _torch
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
 
@@ -25,7 +25,7 @@ def cummax(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @cummax.kernel("cpu")
 def _(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    return _cumulative.cum_extreme_numpy(x, dim, True, cummax.name)
+    return _torch.cpu(cummax.reference, x, dim=dim, name=cummax.name)
 
 
 @cummax.kernel("cuda")

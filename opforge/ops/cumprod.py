@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec, onnx_dtype
-from . import _aten
+from . import _aten, _torch
 from ._common import normalize_dim
 
 _PROMOTED_TO_INT64 = {2, 3, 4, 5, 6, 9, 12, 13}  # ONNX uint8 int8 uint16 int16 int32 bool uint32 uint64
@@ -24,9 +24,7 @@ def cumprod(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 @cumprod.kernel("cpu")
 def _(x: np.ndarray, *, dim: int) -> np.ndarray:
-    if x.ndim == 0:
-        return x.copy()
-    return np.cumprod(x, axis=normalize_dim(dim, x.ndim, cumprod.name), dtype=x.dtype)
+    return _torch.cpu(cumprod.reference, x, dim=dim, name=cumprod.name)
 
 
 @cumprod.kernel("cuda")

@@ -7,7 +7,7 @@ import torch
 from onnxscript import opset18 as op
 
 from ..api import op as declare
-from . import _aten
+from . import _aten, _torch
 from ._common import broadcast_spec, nan_pair_samples
 
 
@@ -19,7 +19,7 @@ def fmin(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @fmin.kernel("cpu")
 def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.fmin(x, y)
+    return _torch.cpu(fmin.reference, x, y, name=fmin.name)
 
 
 @fmin.kernel("cuda")

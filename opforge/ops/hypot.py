@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample
-from . import _aten
+from . import _aten, _torch
 from ._common import broadcast_spec
 
 
@@ -20,19 +20,7 @@ def hypot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @hypot.kernel("cpu")
 def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # sqrt(x*x + y*y) is 5-10x faster than np.hypot; redo with np.hypot only the elements where
-    # the squares may overflow or lose precision to underflow (or that are inf/NaN)
-    work = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)  # float16, bfloat16
-    a, b = x.astype(work, copy=False), y.astype(work, copy=False)
-    with np.errstate(all="ignore"):
-        out = np.asarray(np.add(a * a, b * b))
-        np.sqrt(out, out=out)
-        info = np.finfo(work)
-        risky = ~((out > np.sqrt(info.tiny) * 2 ** 10) & (out < np.sqrt(info.max) / 2))
-        if risky.any():
-            a, b = np.broadcast_arrays(a, b)
-            out[risky] = np.hypot(a[risky], b[risky])
-    return out.astype(x.dtype, copy=False)
+    return _torch.cpu(hypot.reference, x, y, name=hypot.name)
 
 
 @hypot.kernel("cuda")

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import TensorSpec
-from . import _aten, _special
+from . import _aten, _special, _torch
 
 
 @declare("opforge.contrib::I0", version=1, serves=["torch.i0", "torch.special.i0", "Tensor.i0"])
@@ -19,8 +19,7 @@ def i0(x: torch.Tensor) -> torch.Tensor:
 
 @i0.kernel("cpu")
 def _(x: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return np.i0(x.astype(np.float64)).astype(x.dtype)
+    return _torch.cpu(i0.reference, x, name=i0.name)
 
 
 @i0.kernel("cuda")
@@ -78,3 +77,9 @@ def _(a: dict) -> object:
     std = _aten.std_opset()
     x = a["self"]
     return std.Mul(_aten.emit(i0, x), std.Exp(std.Neg(std.Abs(x))))
+
+
+@_aten.lowers(torch.ops.aten.special_modified_bessel_i0.default, i0)
+def _(a: dict) -> object:
+    """special_modified_bessel_i0(Tensor self) -> Tensor: an alias of i0"""
+    return _aten.emit(i0, a["self"])

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _torch
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
 
@@ -23,7 +23,7 @@ def isin(elements: torch.Tensor, test_elements: torch.Tensor, invert: bool = Fal
 
 @isin.kernel("cpu")
 def _(elements: np.ndarray, test_elements: np.ndarray, *, invert: bool) -> np.ndarray:
-    return np.isin(elements, test_elements, invert=invert)
+    return _torch.cpu(isin.reference, elements, test_elements, invert=invert, name=isin.name)
 
 
 @isin.kernel("cuda")

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import TensorSpec
-from . import _aten, _special
+from . import _aten, _special, _torch
 
 
 @declare("opforge.contrib::LGamma", version=1, serves=["torch.lgamma", "torch.special.gammaln", "Tensor.lgamma"])
@@ -19,7 +19,7 @@ def lgamma(x: torch.Tensor) -> torch.Tensor:
 
 @lgamma.kernel("cpu")
 def _(x: np.ndarray) -> np.ndarray:
-    return _special.lgamma(np, x)
+    return _torch.cpu(lgamma.reference, x, name=lgamma.name)
 
 
 @lgamma.kernel("cuda")

@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten, _linalg
+from . import _aten, _linalg, _torch
 from ._linalg import solve_square
 
 
@@ -21,13 +21,7 @@ def linalg_inv(A: torch.Tensor) -> torch.Tensor:  # noqa: N803
 
 @linalg_inv.kernel("cpu")
 def _(A: np.ndarray) -> np.ndarray:  # noqa: N803
-    if A.size == 0:
-        return A.copy()
-    try:
-        return np.linalg.inv(A)
-    except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(f"{linalg_inv.name}: input 'A' is singular ({exc}); torch.linalg.inv fails "
-                                    "the same way. Use torch.linalg.pinv for singular matrices.") from exc
+    return _torch.cpu(linalg_inv.reference, A, name=linalg_inv.name)
 
 
 @linalg_inv.kernel("cuda")
@@ -71,3 +65,16 @@ def _(a: dict) -> object:
 def _(a: dict) -> object:
     """linalg_inv(Tensor A) -> Tensor (kept whole: its decomposition adds an error-check node)"""
     return _aten.emit(linalg_inv, a["A"])
+
+
+@_aten.lowers(torch.ops.aten.linalg_tensorinv.default, linalg_inv)
+def _(a: dict) -> object:
+    """linalg_tensorinv(Tensor self, int ind=2) -> Tensor: the inverse of ``self`` seen as a matrix of
+    prod(shape[:ind]) rows (kept whole: its decomposition leaves an ``_linalg_check_errors`` side effect that
+    torch.onnx cannot translate)"""
+    std = _aten.std_opset()
+    x, ind = a["self"], int(a["ind"])
+    rows, cols = std.Shape(x, end=ind), std.Shape(x, start=ind)
+    square = std.Concat(std.ReduceProd(rows, keepdims=1), std.ReduceProd(cols, keepdims=1), axis=0)
+    inverse = _aten.emit(linalg_inv, std.Reshape(x, square))
+    return std.Reshape(inverse, std.Concat(cols, rows, axis=0))

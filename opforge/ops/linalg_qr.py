@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _torch
 
 _MODES = ("reduced", "complete")
 
@@ -36,7 +37,7 @@ def _qr(xp, A, mode):  # noqa: ANN001, ANN202, N803
 
 @linalg_qr.kernel("cpu")
 def _(A: np.ndarray, *, mode: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
-    return _qr(np, A, mode)
+    return _torch.cpu(linalg_qr.reference, A, mode=mode, name=linalg_qr.name)
 
 
 @linalg_qr.kernel("cuda")
@@ -56,6 +57,52 @@ def _(A: TensorSpec, *, mode: str) -> tuple[TensorSpec, TensorSpec]:  # noqa: N8
     else:
         k = None
     return TensorSpec((*batch, m, k), A.dtype), TensorSpec((*batch, k, n), A.dtype)
+
+
+@linalg_qr.onnx_function
+def _(A, mode: str = "reduced"):  # noqa: ANN001, ANN202, N803
+    # Householder in float64 as LAPACK's geqr2/dlarfg (beta = -sign(alpha) |x|, tau = (beta - alpha) / beta,
+    # no reflection where the column below the diagonal is already 0), so Q and R take torch's signs; Q is
+    # accumulated complete (m x m) and both are cut to k = min(m, n) columns / rows unless mode is "complete"
+    # (a TfIdfVectorizer counts the word "complete": opset 18 cannot compare strings)
+    a = op.Cast(A, to=11)
+    m = op.Shape(a, start=-2, end=-1)
+    n = op.Shape(a, start=-1)
+    batch = op.Shape(a, end=-2)
+    rows = op.Range(op.Constant(value_int=0), op.Squeeze(m), op.Constant(value_int=1))
+    eye = op.Cast(op.Equal(op.Unsqueeze(rows, op.Constant(value_ints=[1])), op.Unsqueeze(rows, op.Constant(value_ints=[0]))), to=11)
+    q = op.Expand(eye, op.Concat(batch, m, m, axis=0))
+    one = op.CastLike(1.0, a)
+    zero = op.CastLike(0.0, a)
+    steps = op.Squeeze(op.Min(m, n))
+    for k in range(steps):
+        column = op.Gather(a, k, axis=-1)
+        alpha = op.Gather(column, k, axis=-1)
+        below = op.Cast(rows > k, to=11)
+        tail = column * below
+        xnorm = op.Sqrt(op.ReduceSum(tail * tail, op.Constant(value_ints=[-1]), keepdims=0))
+        sign = op.Where(alpha < zero, op.Neg(one), one)
+        beta = op.Neg(sign) * op.Sqrt(alpha * alpha + xnorm * xnorm)
+        reflect = xnorm > zero
+        tau = op.Where(reflect, (beta - alpha) / op.Where(reflect, beta, one), zero)
+        scale = op.Where(reflect, alpha - beta, one)
+        v = tail / op.Unsqueeze(scale, op.Constant(value_ints=[-1])) + op.Cast(rows == k, to=11)
+        v_col = op.Unsqueeze(v, op.Constant(value_ints=[-1]))
+        v_row = op.Unsqueeze(v, op.Constant(value_ints=[-2]))
+        t = op.Unsqueeze(tau, op.Constant(value_ints=[-1, -2]))
+        a = a - t * op.MatMul(v_col, op.MatMul(v_row, a))
+        q = q - t * op.MatMul(op.MatMul(q, v_col), v_row)
+    r = op.Trilu(a, upper=1)
+    word = op.TfIdfVectorizer(op.Reshape(op.Constant(value_string=mode), op.Constant(value_ints=[1])),
+                              max_gram_length=1, max_skip_count=0,
+                              min_gram_length=1, mode="TF", ngram_counts=[0], ngram_indexes=[0],
+                              pool_strings=["complete"])
+    complete = op.ReduceMax(word, keepdims=0) > op.CastLike(0.0, word)
+    keep = op.Where(complete, m, op.Min(m, n))
+    start = op.Constant(value_ints=[0])
+    q = op.Slice(q, start, keep, op.Constant(value_ints=[-1]))
+    r = op.Slice(r, start, keep, op.Constant(value_ints=[-2]))
+    return op.CastLike(q, A), op.CastLike(r, A)
 
 
 @linalg_qr.samples

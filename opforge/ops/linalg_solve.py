@@ -12,7 +12,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _linalg, _torch
 from ._common import broadcast_dims, same_dim
 from ._linalg import solve_square
 
@@ -57,11 +57,7 @@ def _solve(xp: Any, A: Any, B: Any, left: bool) -> Any:  # noqa: N803
 
 @linalg_solve.kernel("cpu")
 def _(A: np.ndarray, B: np.ndarray, *, left: bool) -> np.ndarray:  # noqa: N803
-    try:
-        return _solve(np, A, B, left)
-    except np.linalg.LinAlgError as exc:
-        raise np.linalg.LinAlgError(f"{linalg_solve.name}: input 'A' is singular ({exc}); torch.linalg.solve "
-                                    "fails the same way. Use torch.linalg.lstsq for singular systems.") from exc
+    return _torch.cpu(linalg_solve.reference, A, B, left=left, name=linalg_solve.name)
 
 
 @linalg_solve.kernel("cuda")
@@ -143,3 +139,10 @@ def _(rng: np.random.Generator):  # noqa: ANN202
 def _(a: dict) -> object:
     """linalg_solve(Tensor A, Tensor B, *, bool left=True) -> Tensor"""
     return _aten.emit(linalg_solve, a["A"], a["B"], left=bool(a["left"]))
+
+
+@_aten.lowers(torch.ops.aten.linalg_solve_ex.default, linalg_solve)
+def _(a: dict) -> object:
+    """linalg_solve_ex(Tensor A, Tensor B, *, bool left=True, bool check_errors=False) -> (Tensor result,
+    Tensor info)"""
+    return _aten.emit(linalg_solve, a["A"], a["B"], left=bool(a["left"])), _linalg.zero_info(a["A"])

@@ -10,7 +10,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _torch
 from ._common import normalize_dim, same_dim
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
@@ -54,49 +54,7 @@ def _check(data: Any, index: Any, dim: int, reduce: str) -> int:
 @scatter_reduce.kernel("cpu")
 def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce: str,
       include_self: bool) -> np.ndarray:
-    dim = _check(data, index, dim, reduce)
-    out = data.copy()
-    if index.size == 0:
-        return out
-    if data.ndim == 0:
-        data, out, index, src = data.reshape(1), out.reshape(1), index.reshape(1), src.reshape(1)
-    if index.min() < -data.shape[dim] or index.max() >= data.shape[dim]:
-        raise IndexError(f"{scatter_reduce.name}: input 'index' holds {int(index.min())}..{int(index.max())}, "
-                         f"outside [0, {data.shape[dim]}) for dim {dim}")
-    # flat positions into ``out``: sum of coordinate * stride, the index standing in for dim
-    strides = np.cumprod((out.shape[1:] + (1,))[::-1])[::-1]
-    low = int(index.min())
-    flat = index.astype(np.int64)  # one work buffer, updated in place (temporaries cost page faults)
-    if low < 0:
-        flat[flat < 0] += out.shape[dim]
-    if strides[dim] != 1:
-        flat *= np.int64(strides[dim])
-    for axis, n in enumerate(index.shape):
-        if axis != dim and n > 1:
-            shape = [1] * index.ndim
-            shape[axis] = n
-            flat += np.arange(0, n * int(strides[axis]), int(strides[axis]), dtype=np.int64).reshape(shape)
-    flat = flat.reshape(-1)
-    values = src[tuple(slice(0, n) for n in index.shape)].astype(out.dtype, copy=False).ravel()
-    flat_out = out.reshape(-1)
-    if not include_self:
-        flat_out[flat] = _identity(out.dtype, reduce)
-    if reduce in ("sum", "mean") and np.issubdtype(out.dtype, np.floating):
-        flat_out += np.bincount(flat, values, minlength=out.size).astype(out.dtype, copy=False)
-    else:
-        ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
-        ufunc.at(flat_out, flat, values)
-    if reduce == "mean":
-        count = np.bincount(flat, minlength=out.size).reshape(out.shape)
-        if include_self:
-            count += 1
-        else:
-            np.maximum(count, 1, out=count)
-        if np.issubdtype(out.dtype, np.integer):
-            out //= count
-        else:
-            out /= count
-    return out.reshape(np.shape(data)) if out.ndim != data.ndim else out
+    return _torch.cpu(scatter_reduce.reference, data, index, src, dim=dim, reduce=reduce, include_self=include_self, name=scatter_reduce.name)
 
 
 @scatter_reduce.kernel("cuda")
@@ -252,6 +210,12 @@ def _(a: dict) -> object:
     std = _aten.std_opset()
     source = a["source"]
     rank = len(source.shape)
+    if rank == 0:  # a 0-d self (and source): reduce as shape (1,) and give the 0-d result back
+        one = std.Constant(value_ints=[1])
+        out = _aten.emit(scatter_reduce, std.Reshape(a["self"], one), std.Reshape(a["index"], one),
+                         std.Reshape(source, one), dim=0, reduce=str(a["reduce"]),
+                         include_self=bool(a["include_self"]))
+        return std.Reshape(out, std.Constant(value_ints=[]))
     dim = int(a["dim"]) % max(rank, 1)
     shape = [1] * rank
     shape[dim] = -1

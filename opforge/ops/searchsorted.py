@@ -8,7 +8,7 @@ from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten
+from . import _aten, _torch
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
 
@@ -39,7 +39,7 @@ def _search(xp, sorted_sequence, values, right):  # noqa: ANN001, ANN202 - numpy
 
 @search_sorted.kernel("cpu")
 def _(sorted_sequence: np.ndarray, values: np.ndarray, *, right: bool) -> np.ndarray:
-    return _search(np, sorted_sequence, values, right)
+    return _torch.cpu(search_sorted.reference, sorted_sequence, values, right=right, name=search_sorted.name)
 
 
 @search_sorted.kernel("cuda")

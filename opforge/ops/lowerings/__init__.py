@@ -1,0 +1,12 @@
+"""aten lowerings in plain ONNX that replace stock torch.onnx translations which are wrong, fail on edge
+cases, or are missing for an alias of an op opforge already lowers. One aten family per module; importing
+this package registers them all (see :func:`opforge.ops._aten.overrides`)."""
+
+from . import avg_pool as avg_pool
+from . import batch_norm as batch_norm
+from . import divide as divide
+from . import masked_select as masked_select
+from . import pad as pad
+from . import zero_dim as zero_dim
+
+__all__ = ["avg_pool", "batch_norm", "divide", "masked_select", "pad", "zero_dim"]

@@ -1,0 +1,45 @@
+"""Portable bodies whose answer must be exact, not merely within tolerance: NextAfter's body on a plain
+onnxruntime session gives torch.nextafter's bits (normal, subnormal, binade edges, inf, NaN)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from onnx import helper
+
+import opforge
+import opforge.ops  # noqa: F401 - declares the contrib ops
+from opforge.portable import attach_functions
+
+
+def _run_body(op_type: str, *inputs: np.ndarray) -> list[np.ndarray]:
+    op = next(o for o in opforge.list_ops("opforge.ops") if o.op_type == op_type)
+    names = [f"in{i}" for i in range(len(inputs))]
+    node = helper.make_node(op.op_type, names, [o.name for o in op.outputs], domain=op.domain)
+    graph = helper.make_graph([node], op_type, [helper.make_tensor_value_info(
+        n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape) for n, x in zip(names, inputs, strict=True)],
+        [helper.make_value_info(o.name, onnx.TypeProto()) for o in op.outputs])
+    model = attach_functions(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                                     helper.make_opsetid(op.domain, 1)]))
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, dict(zip(names, inputs, strict=True)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nextafter_body_is_bit_exact(dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    info = np.finfo(dtype)
+    special = np.array([0, -0.0, 1, -1, 2, 0.5, 3, info.tiny, -info.tiny, info.tiny / 2, info.smallest_subnormal,
+                        info.max, -info.max, np.inf, -np.inf, np.nan, 1e-30, 7e10], dtype)
+    x = np.concatenate([(rng.standard_normal(500) * np.exp(rng.uniform(-60, 60, 500))).astype(dtype),
+                        special, special, special])
+    y = np.concatenate([(rng.standard_normal(500) * 1e3).astype(dtype), np.zeros_like(special),
+                        np.full_like(special, np.inf), np.full_like(special, -np.inf)])
+    got = _run_body("NextAfter", x, y)[0]
+    expected = torch.nextafter(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    bits = np.int64 if dtype == np.float64 else np.int32
+    same = (got.view(bits) == expected.view(bits)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), (x[~same], y[~same], got[~same], expected[~same])
