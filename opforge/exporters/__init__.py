@@ -1,6 +1,6 @@
 """OpDef -> torch.library op, dynamo translation and TorchScript symbolic; ``to_onnx`` wraps torch.onnx.export."""
 
-from . import dynamo, torch_op, torchscript
+from . import dynamo, graph_breaks, torch_op, torchscript
 from .export import DynamicDimError, ExportError, to_onnx
 
 
@@ -11,4 +11,4 @@ def register(opdef, old=None):
     torchscript.register(opdef, old)
 
 
-__all__ = ["DynamicDimError", "ExportError", "dynamo", "register", "to_onnx", "torch_op", "torchscript"]
+__all__ = ["DynamicDimError", "ExportError", "dynamo", "graph_breaks", "register", "to_onnx", "torch_op", "torchscript"]

@@ -152,19 +152,31 @@ def to_onnx(
     kwargs: dict | None = None,
     dynamic_shapes: Any = None,
     dynamo: bool = True,
+    graph_breaks: bool = True,
     **torch_onnx_kwargs: Any,
 ) -> onnx.ModelProto:
-    """Export with opforge's translations and return the validated, shape-inferred ModelProto."""
+    """Export with opforge's translations and return the validated, shape-inferred ModelProto.
+
+    ``graph_breaks``: outline a function that torch.export cannot trace (see exporters/graph_breaks.py).
+    """
+    from .graph_breaks import GraphBreakError, export_outlining
+
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     if dynamo:
-        table = dynamo_translation.translation_table()
-        table.update(torch_onnx_kwargs.pop("custom_translation_table", None) or {})
+        extra_table = torch_onnx_kwargs.pop("custom_translation_table", None) or {}
         torch_onnx_kwargs.setdefault("verbose", False)
+
+        def run(target: Any) -> Any:  # the table is read per try: outlining declares ops
+            table = {**dynamo_translation.translation_table(), **extra_table}
+            return torch.onnx.export(target, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
+                                     custom_translation_table=table, **torch_onnx_kwargs)
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                program = torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, dynamo=True,
-                                            custom_translation_table=table, **torch_onnx_kwargs)
+                program = export_outlining(run, model, args, kwargs, dynamic_shapes, graph_breaks)
+            except GraphBreakError:
+                raise
             except Exception as exc:
                 _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
                 raise

@@ -11,6 +11,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
+from .. import _outlined
 from .. import opdef as registry
 from .._graph import subgraphs
 from .._infer import InferError, output_specs
@@ -159,6 +160,7 @@ def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool 
             + ", ".join(sorted(set(rewriter.missing)))
             + ". Declare or import them first (opforge.load_ops('your_package.ops')), or export with "
             "portable=True so their ONNX function bodies travel with the model."
+            + _outlined.load_hint(model, rewriter.missing)
         )
     bridge.publish(rewriter.batch)
     queue = iter(plans)
