@@ -161,6 +161,8 @@ def _supported(value: Any) -> str:
         return ""
     if isinstance(value, (list, tuple)):
         return next((why for why in map(_supported, value) if why), "")
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return _supported(list(value.values()))
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
         return "a data-dependent (symbolic) number"
     return f"a {type(value).__qualname__}"
@@ -186,8 +188,6 @@ def _examine(frame: types.FrameType, line: int, root: Any) -> _Candidate | str:
     if method and values[0] is root and code.co_name == "forward":
         return "the model's own forward: outlining it would make the whole model one opaque node"
     for name, value in list(zip(names, values))[1 if method else 0:]:
-        if isinstance(value, dict):
-            value = list(value.values())  # **kwargs
         why = _supported(value)
         if why:
             return f"argument {name!r} is {why} (outlined functions take tensors, lists/tuples of them and scalars)"
@@ -204,8 +204,12 @@ def _flatten(value: Any, tensors: list[torch.Tensor]) -> Any:
         return ["t", len(tensors) - 1]
     if isinstance(value, (list, tuple)):
         return ["list" if isinstance(value, list) else "tuple", [_flatten(v, tensors) for v in value]]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return ["dict", [[k, _flatten(v, tensors)] for k, v in value.items()]]
     if value is None or isinstance(value, (bool, int, float, str)):
         return ["c", value]
+    if isinstance(value, torch.SymInt) and value.node.maybe_as_int() is not None:  # a symbol export pinned
+        return ["c", value.node.maybe_as_int()]
     raise _Unsupported(_supported(value) or f"a {type(value).__qualname__}")
 
 
@@ -215,6 +219,8 @@ def _unflatten(node: Any, tensors: list[Any]) -> Any:
         return tensors[body]
     if kind == "c":
         return body
+    if kind == "dict":
+        return {k: _unflatten(n, tensors) for k, n in body}
     items = [_unflatten(n, tensors) for n in body]
     return items if kind == "list" else tuple(items)
 
@@ -222,10 +228,12 @@ def _unflatten(node: Any, tensors: list[Any]) -> Any:
 def _flatten_result(value: Any, tensors: list[torch.Tensor]) -> Any:
     if isinstance(value, torch.Tensor):
         return _flatten(value, tensors)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (torch.Tensor, list, tuple)) for v in value):
+    if isinstance(value, (list, tuple)):
         return ["list" if isinstance(value, list) else "tuple", [_flatten_result(v, tensors) for v in value]]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):  # torchvision's detections
+        return ["dict", [[k, _flatten_result(v, tensors)] for k, v in value.items()]]
     raise _Unsupported(f"it returns {type(value).__qualname__} (outlined functions return tensors or "
-                       "tuples/lists of tensors)")
+                       "tuples/lists/str-keyed dicts of tensors)")
 
 
 def _dim_map(outputs: list[torch.Tensor], inputs: list[torch.Tensor]) -> list[list[Any]]:
@@ -558,6 +566,11 @@ def _lead(failure: BaseException, reason: str, frames: list[tuple[types.FrameTyp
             "\n\n--- torch.export's error follows ---\n")
 
 
+def _plain(text: str) -> str:
+    """torch's text without terminal colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 # -- the export loop -------------------------------------------------------------------------------
 
 _OUTLINED: dict[tuple[str, str], Outlined] = {}  # (module, qualname) -> Outlined, reused across exports
@@ -617,7 +630,7 @@ class _Session:
             return outlined
         reason = ("No function on the failing stack can be outlined as a graph break: " + "; ".join(reasons) + "."
                   if reasons else "The failing stack holds no frame of your code to outline.")
-        raise GraphBreakError(_lead(failure, reason, frames) + str(torch_error)) from torch_error
+        raise GraphBreakError(_lead(failure, reason, frames) + _plain(str(torch_error))) from torch_error
 
     def record(self, args: tuple, kwargs: dict) -> tuple[Outlined, str] | None:
         """Run the model eagerly, recording every outlined call; (function, why) for one that cannot be carried."""
@@ -666,29 +679,41 @@ class _null:
 
 
 def export_outlining(run: Callable[[Any], Any], model: Any, args: tuple, kwargs: dict | None, dynamic_shapes: Any,
-           enabled: bool = True) -> Any:
+                     enabled: bool = True) -> Any:
     """``run(model)`` (torch.onnx.export), outlining functions at graph breaks and retrying when it breaks.
 
-    ``run`` gets the model, or an ExportedProgram once functions are outlined. With ``enabled=False``
-    a graph break raises :class:`GraphBreakError` (opforge's paragraph, then torch's text, chained).
+    With ``enabled``, the model is first captured as torch.onnx.export's first strategy does
+    (``torch.export.export(strict=False)``) and ``run`` gets that ExportedProgram: a graph break then costs
+    no strict-mode attempt. Any other failure hands the model to ``run`` itself (torch's other strategies,
+    its own error). With ``enabled=False`` a graph break raises :class:`GraphBreakError` (opforge's
+    paragraph, then torch's text, chained).
     """
+    outlinable = isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule)
+    if not enabled or not outlinable:
+        try:
+            return run(model)
+        except Exception as exc:  # noqa: BLE001 - anything that is not a graph break is re-raised as is
+            failure = break_in(exc)
+            if failure is None or not outlinable:
+                raise
+            raise GraphBreakError(_lead(failure, "Graph breaks are off (graph_breaks=False), so opforge did not "
+                                        "outline a function here.", user_frames(failure)) + _plain(str(exc))) from exc
     try:
-        return run(model)
-    except Exception as exc:  # noqa: BLE001 - anything that is not a graph break is re-raised as is
-        failure = break_in(exc)
-        if failure is None or not isinstance(model, torch.nn.Module):
-            raise
-        torch_error: BaseException = exc
-    if not enabled:
-        raise GraphBreakError(_lead(failure, "Graph breaks are off (graph_breaks=False), so opforge did not outline "
-                                    "a function here.", user_frames(failure)) + str(torch_error)) from torch_error
+        program = _probe(model, args, kwargs, dynamic_shapes)
+    except Exception as exc:  # noqa: BLE001
+        found = break_in(exc)
+        if found is None:
+            return run(model)
+        failure, torch_error = found, exc
+    else:
+        return run(program)
     with _Session(model) as session:
         while True:
-            outlined = session.outline(failure, torch_error)
+            session.outline(failure, torch_error)
             while (bad := session.record(args, kwargs or {})) is not None:
                 # a function that cannot be carried gives way to the next frame out
                 session.drop(*bad)
-                outlined = session.outline(failure, torch_error)
+                session.outline(failure, torch_error)
             if len(session.active) > MAX_BREAKS:
                 raise GraphBreakError(f"opforge.export: more than {MAX_BREAKS} graph breaks ("
                                       + ", ".join(o.qualname for o in session.active) + "); declare the blockers "
@@ -697,14 +722,14 @@ def export_outlining(run: Callable[[Any], Any], model: Any, args: tuple, kwargs:
             try:
                 program = _probe(model, args, kwargs, dynamic_shapes)
             except Exception as exc:  # noqa: BLE001
-                failure = break_in(exc)
-                if failure is None:
-                    raise
-                torch_error = exc
-                continue
+                found = break_in(exc)
+                if found is not None:
+                    failure, torch_error = found, exc
+                    continue
+                program = None  # something else: torch's own strategies try, the outlined functions in place
             for outlined in session.active:
                 summary.add(outlined.entry())
-            return run(program)
+            return run(model if program is None else program)
 
 
 def refuse_portable(entries: list[summary.SummaryEntry]) -> None:
