@@ -100,6 +100,10 @@ def user_frames(exc: BaseException) -> list[tuple[types.FrameType, int]]:
     return frames[::-1]
 
 
+def _qualname(code: types.CodeType) -> str:
+    return getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
+
+
 def _source(frame: types.FrameType, line: int) -> str:
     return linecache.getline(frame.f_code.co_filename, line).strip()
 
@@ -145,10 +149,10 @@ def _function_of(frame: types.FrameType) -> types.FunctionType | None:
             found = match(klass.__dict__.get(code.co_name))
             if found is not None:
                 return found
-    if "<locals>" in code.co_qualname:
+    if "<locals>" in _qualname(code):
         return None
     obj: Any = frame.f_globals
-    for index, part in enumerate(code.co_qualname.split(".")):
+    for index, part in enumerate(_qualname(code).split(".")):
         obj = obj.get(part) if index == 0 else inspect.getattr_static(obj, part, None)
         if obj is None:
             return None
@@ -277,7 +281,7 @@ class Outlined:
         self.function = function
         code = function.__code__
         self.module = function.__module__ or "?"
-        self.qualname = code.co_qualname
+        self.qualname = _qualname(code)
         self.where = f"{code.co_filename}:{code.co_firstlineno}"
         digest = hashlib.sha1(f"{self.module}:{self.qualname}".encode()).hexdigest()[:8]
         self.op_type = re.sub(r"\W", "_", self.qualname.replace(".", "_")) + "_" + digest
@@ -307,8 +311,7 @@ class Outlined:
         original = function.__code__
         function.__globals__[self.global_name] = self
         function.__code__ = _trampoline.__code__.replace(
-            co_names=(self.global_name,), co_name=original.co_name, co_qualname=original.co_qualname,
-            co_filename=_TRAMPOLINE_FILE)
+            co_names=(self.global_name,), co_name=original.co_name, co_filename=_TRAMPOLINE_FILE)
         function.__defaults__ = None  # the trampoline takes *args, **kwargs; the reference keeps them
         function.__kwdefaults__ = None
 
@@ -401,9 +404,22 @@ class Outlined:
             args.insert(0, module)
         results: list[torch.Tensor] = []
         _flatten_result(self.reference(*args, **kwargs), results)
+        self._check_shapes(results, tensors, layout)
         assert self.opdef is not None
         pad = [torch.empty(0) for _ in range(len(self.opdef.outputs) - len(results))]
         return tuple(results + pad)
+
+    def _check_shapes(self, results: list[torch.Tensor], tensors: list[Any], layout: dict[str, Any]) -> None:
+        """The exported graph assumed each output's rank, its constant dims and the input dims it equals:
+        a result that breaks that assumption is an error here, never a silently wrong graph downstream."""
+        for index, (result, dims) in enumerate(zip(results, layout["dims"])):
+            expected = [tensors[d[1]].shape[d[2]] if d[0] == "in" else d[1] if d[0] == "c" else None for d in dims]
+            if result.dim() != len(expected) or any(e is not None and e != g for e, g in zip(expected, result.shape)):
+                raise ValueError(
+                    f"{DOMAIN}::{self.op_type}: {self.module}.{self.qualname} returned output {index} of shape "
+                    f"{tuple(result.shape)}, but the export assumed {tuple('?' if e is None else e for e in expected)} "
+                    "(guessed from the export's example inputs, where it matched an input's size). Make the function "
+                    "an @opforge.op with an @infer that returns None for that dim (the export summary has the recipe)")
 
     # the op
     def declare(self) -> None:
@@ -545,7 +561,7 @@ def _frame_recipe(frame: types.FrameType) -> str:
     name = re.sub(r"\W", "", code.co_name.title().replace("_", "")) or "Step"
     return (f'@opforge.op("mylab::{name}")\n'
             f"def {code.co_name.strip('_') or 'step'}({', '.join(args)}) -> torch.Tensor:\n"
-            f"    ...  # the code around line {frame.f_lineno} of {code.co_qualname}, unchanged\n\n"
+            f"    ...  # the code around line {frame.f_lineno} of {_qualname(code)}, unchanged\n\n"
             f"@{code.co_name.strip('_') or 'step'}.infer  # output specs: None for a data-dependent dim\n"
             "def _(*inputs, **attributes):\n"
             "    return opforge.TensorSpec([None], inputs[0].dtype)")
@@ -555,7 +571,7 @@ def _lead(failure: BaseException, reason: str, frames: list[tuple[types.FrameTyp
     """The opforge paragraph (frame, line, why, recipe) that comes before torch's text."""
     if frames:
         frame, line = frames[0]
-        where = f"{frame.f_code.co_qualname} ({_where(frame, line)}): `{_source(frame, line)}`"
+        where = f"{_qualname(frame.f_code)} ({_where(frame, line)}): `{_source(frame, line)}`"
         recipe = _frame_recipe(frame)
     else:
         where, recipe = "code outside any user frame", '@opforge.op("mylab::Step")\ndef step(x: torch.Tensor) -> torch.Tensor: ...'
@@ -582,7 +598,7 @@ def outlined_functions() -> list[Outlined]:
 
 
 def _outlined_for(function: types.FunctionType) -> Outlined:
-    key = (function.__module__ or "?", function.__code__.co_qualname)
+    key = (function.__module__ or "?", function.__qualname__)
     found = _OUTLINED.get(key)
     if found is None or found.function is not function or found.reference.__code__ is not function.__code__:
         found = _OUTLINED[key] = Outlined(function)
@@ -611,19 +627,19 @@ class _Session:
         reasons = []
         for frame, line in frames:
             if frame.f_code in self.rejected:
-                reasons.append(f"{frame.f_code.co_qualname}: {self.rejected[frame.f_code]}")
+                reasons.append(f"{_qualname(frame.f_code)}: {self.rejected[frame.f_code]}")
                 continue
             found = _examine(frame, line, self.model)
             if isinstance(found, str):
-                reasons.append(f"{frame.f_code.co_qualname}: {found}")
+                reasons.append(f"{_qualname(frame.f_code)}: {found}")
                 continue
             if any(o.function is found.function for o in self.active):
-                reasons.append(f"{frame.f_code.co_qualname}: already outlined")
+                reasons.append(f"{_qualname(frame.f_code)}: already outlined")
                 continue
             outlined = _outlined_for(found.function)
             outlined.break_line = (f"torch.export stopped at line {line} `{_source(frame, line)}` "
                                    f"({_why(failure)})" if frame is frames[0][0] else
-                                   f"torch.export stopped in {frames[0][0].f_code.co_qualname} at "
+                                   f"torch.export stopped in {_qualname(frames[0][0].f_code)} at "
                                    f"{_where(*frames[0])} `{_source(*frames[0])}` ({_why(failure)}), which it calls")
             outlined.install()
             self.active.append(outlined)
@@ -663,11 +679,19 @@ class _Session:
 
 
 def _probe(model: Any, args: tuple, kwargs: dict | None, dynamic_shapes: Any) -> Any:
-    """torch.export.export as torch.onnx.export's first strategy calls it (non-strict)."""
-    config = getattr(getattr(torch.fx.experimental, "_config", None), "patch", None)
-    context = config(backed_size_oblivious=True) if config is not None else _null()
-    with context:
-        return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+    """torch.export.export exactly as torch.onnx.export's first strategy calls it (non-strict, with its
+    flags, patches and dynamic-shape refinement): the ExportedProgram, or that strategy's exception."""
+    try:
+        from torch.onnx._internal.exporter._capture_strategies import TorchExportNonStrictStrategy
+    except ImportError:  # another torch: the same call by hand
+        config = getattr(getattr(torch.fx.experimental, "_config", None), "patch", None)
+        with config(backed_size_oblivious=True) if config is not None else _null():
+            return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False,
+                                       prefer_deferred_runtime_asserts_over_guards=True)
+    result = TorchExportNonStrictStrategy(verbose=False)(model, args, kwargs, dynamic_shapes=dynamic_shapes)
+    if result.exported_program is None:
+        raise result.exception or ExportError("torch.export returned no program")
+    return result.exported_program
 
 
 class _null:
