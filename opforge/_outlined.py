@@ -38,5 +38,5 @@ def load_hint(model: onnx.ModelProto, missing: list[str]) -> str:
     return (f" The {DOMAIN} op(s){where} were outlined at a graph break when the model was exported: such a node "
             "runs a Python function that only the exporting process knew, and opforge never imports modules "
             "named in a model file. Make each permanent: declare it with @opforge.op (the export summary holds a "
-            "paste-ready declaration: `opforge inspect` on the file, or the ExportSummaryWarning), import that "
-            "module before loading, and export again.")
+            f"paste-ready declaration: the ExportSummaryWarning, or the file's {SUMMARY_KEY!r} metadata_props "
+            "entry), import that module before loading, and export again.")
