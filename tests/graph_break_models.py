@@ -127,3 +127,18 @@ class OutlinedThenForwardBranch(nn.Module):
         if kept.sum() > 0:
             return kept
         return -kept
+
+
+def top_detections(found: dict[str, torch.Tensor], limit: int) -> dict[str, torch.Tensor]:
+    """str-keyed dicts in and out, as torchvision passes detections around."""
+    if found["scores"].numel() > limit:
+        order = found["scores"].argsort(descending=True)[:limit]
+        return {k: v[order] for k, v in found.items()}
+    return found
+
+
+class DictHelper(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        keep = x > 0
+        out = top_detections({"scores": x[keep], "labels": torch.nonzero(keep)[:, 0]}, limit=3)
+        return out["scores"], out["labels"]

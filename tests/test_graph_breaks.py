@@ -204,3 +204,41 @@ def test_fresh_process_explains_outlined_nodes(tmp_path: pathlib.Path) -> None:
 
 def test_metadata_key_shared_with_runtime() -> None:
     assert _outlined.SUMMARY_KEY == summary.METADATA_KEY
+
+
+def test_helper_with_dicts_of_tensors_and_int64_outputs() -> None:
+    model = models.DictHelper()
+    proto, note = _export(model, (torch.tensor([1., -1, 2, 3, 0.5, 4]),), ({0: Dim("n")},))
+    assert "graph_break_models.top_detections" in note
+    shapes = _check_runs(model, proto, [np.array([1, -1], F), np.array([3, 1, 2, 5, -1, 4], F)])
+    assert shapes == {((1,), (1,)), ((3,), (3,))}
+
+
+def test_detection_model_end_to_end() -> None:
+    """A small RetinaNet (benchmarks/detection_model.py): batched_nms is the one break; detections match."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "benchmarks"))
+    import detection
+    import detection_model
+
+    torch.manual_seed(0)
+    model = detection_model.TinyRetinaNet(num_classes=5, image_size=64).eval()
+
+    def image(seed: int, scale: float) -> torch.Tensor:
+        return torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(seed)) * scale
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(model, (image(1, 1.0),))
+    entries = json.loads({p.key: p.value for p in proto.metadata_props}[summary.METADATA_KEY])
+    assert [e["name"] for e in entries if e["kind"] == "graph break"] == ["detection_model.batched_nms"]
+    session = opforge.InferenceSession(proto)
+    counts = set()
+    for seed, scale in ((0, 0.2), (3, 5.0)):
+        x = image(seed, scale)
+        with torch.no_grad():
+            expected = {k: v.numpy() for k, v in model(x)[0].items()}
+        boxes, scores, labels = session.run(None, {proto.graph.input[0].name: x.numpy()})
+        matched, total = detection.match_as_sets(expected, {"boxes": boxes, "scores": scores, "labels": labels})
+        assert matched == total == len(expected["scores"])
+        counts.add(total)
+    assert len(counts) == 2
