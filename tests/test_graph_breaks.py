@@ -212,6 +212,22 @@ def test_helper_with_dicts_of_tensors_and_int64_outputs() -> None:
     assert "graph_break_models.top_detections" in note
     shapes = _check_runs(model, proto, [np.array([1, -1], F), np.array([3, 1, 2, 5, -1, 4], F)])
     assert shapes == {((1,), (1,)), ((3,), (3,))}
+    # the summary's recipe is paste-ready: it declares an op that computes what the helper computes
+    entries = json.loads({p.key: p.value for p in proto.metadata_props}[summary.METADATA_KEY])
+    recipe = entries[0]["recipe"].replace('"mylab::', '"opforge.test.recipe::')
+    namespace = {"opforge": opforge, "torch": torch, "graph_break_models": models}
+    try:
+        exec(compile(recipe, "<recipe>", "exec"), namespace)  # our own generated text, not user input
+        op = namespace["top_detections"]
+        assert isinstance(op, opforge.OpDef) and op.inputs[1].dtypes == ("int64",)
+        scores, labels = torch.tensor([0.5, 2.0, 1.0, 3.0]), torch.tensor([0, 1, 2, 3])
+        got = op(scores, labels, limit=3)
+        want = models.top_detections({"scores": scores, "labels": labels}, 3)
+        assert torch.equal(got[0], want["scores"]) and torch.equal(got[1], want["labels"])
+        specs = op.infer_fn(opforge.TensorSpec([4], "float32"), opforge.TensorSpec([4], "int64"), limit=3)
+        assert [s.dtype for s in specs] == ["float32", "int64"] and specs[0].shape == (None,)
+    finally:
+        opforge.opdef.unregister("opforge.test.recipe")
 
 
 def test_detection_model_end_to_end() -> None:

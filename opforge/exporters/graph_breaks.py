@@ -33,7 +33,7 @@ import traceback
 import types
 import typing
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -265,6 +265,7 @@ class _Call:
     layout: dict[str, Any]  # in (args, kwargs, self), out, dims, dtypes
     n_in: int
     n_out: int
+    in_dtypes: list[str]
 
 
 # -- one outlined function ------------------------------------------------------------------------
@@ -358,7 +359,7 @@ class Outlined:
         layout["out"] = _flatten_result(out, results)
         layout["dims"] = _dim_map(results, tensors)
         layout["dtypes"] = [dtype_name(t.dtype) for t in results]
-        self.calls.append(_Call(layout, len(tensors), len(results)))
+        self.calls.append(_Call(layout, len(tensors), len(results), [dtype_name(t.dtype) for t in tensors]))
 
     def _traced(self, args: tuple, kwargs: dict) -> Any:
         tensors: list[torch.Tensor] = []
@@ -445,9 +446,9 @@ class Outlined:
     # reporting
     def recipe(self) -> str:
         """A paste-ready ``@opforge.op`` declaration for the first recorded call."""
-        layout = self.calls[0].layout if self.calls else {"self": None, "args": [], "kwargs": {}, "out": ["t", 0],
-                                                          "dims": [], "dtypes": []}
-        return recipe_for(self.reference, layout, self.module, self.qualname)
+        if not self.calls:
+            return ""
+        return recipe_for(self.reference, self.calls[0].layout, self.calls[0].in_dtypes, self.module, self.qualname)
 
     def entry(self) -> summary.SummaryEntry:
         calls = len(self.calls)
@@ -494,57 +495,117 @@ def _make_opdef(outlined: Outlined, n_in: int, n_out: int) -> OpDef:
 _ANNOTATIONS = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
-def recipe_for(function: Callable, layout: dict[str, Any], module: str, qualname: str) -> str:
-    """``@opforge.op`` source for ``function`` given one call's layout (names and kinds of its arguments)."""
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W", "_", str(text)).strip("_") or "x"
+    return name if not name[0].isdigit() else "_" + name
+
+
+def _leaves(node: Any, expr: str) -> list[str]:
+    kind, body = node
+    if kind == "t":
+        return [expr]
+    items = body if kind == "dict" else list(enumerate(body))
+    return [leaf for key, child in items for leaf in _leaves(child, f"{expr}[{key!r}]")]
+
+
+def recipe_for(function: Callable, layout: dict[str, Any], in_dtypes: list[str], module: str, qualname: str) -> str:
+    """``@opforge.op`` source for ``function``, from one recorded call: its arguments' kinds and dtypes,
+    its results' dtypes and the output dims export assumed (for ``@infer``)."""
     try:
         params = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
         params = []
     method = layout.get("self") is not None
-    if method and params:
-        params = params[1:]
-    values = list(layout.get("args", [])) + [None] * len(params)
-    kw = layout.get("kwargs", {})
-    text, call, notes = [], [], []
+    params = params[1:] if method and params else params
+    positional, keywords = layout.get("args", []), layout.get("kwargs", {})
+    entries = []
     for index, param in enumerate(params):
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            notes.append(f"*{param.name}: spell its members out as parameters")
             continue
-        node = kw.get(param.name, values[index] if index < len(layout.get("args", [])) else None)
-        kind, body = node if node else ("c", param.default if param.default is not param.empty else None)
+        node = positional[index] if index < len(positional) else keywords.get(param.name)
+        if node is None:
+            node = ["c", None if param.default is param.empty else param.default]
+        entries.append((param, node))
+    tensorish = [i for i, (_, node) in enumerate(entries) if node[0] != "c"]
+    inputs, attributes, call, notes = [], [], [], []
+    spec_of: dict[int, str] = {}  # flat tensor index -> its spec in @infer
+    dtypes: dict[str, str] = {}
+
+    def tensor(name: str, flat: int) -> str:
+        if flat < len(in_dtypes) and in_dtypes[flat] not in ("float32", "float64", "float16", "bfloat16"):
+            dtypes[name] = in_dtypes[flat]
+        spec_of[flat] = name
+        return name
+
+    for position, (param, (kind, body)) in enumerate(entries):
+        name = param.name
+        keyword = param.kind == param.KEYWORD_ONLY or name in keywords
         if kind == "t":
-            annotation = "torch.Tensor"
-        elif kind in ("list", "tuple"):
-            annotation = "Sequence[torch.Tensor]"
-            notes.append(f"{param.name}: one Sequence[torch.Tensor] is allowed, last; pass other lists as tensors")
+            inputs.append(f"{tensor(name, body)}: torch.Tensor")
+            expr = name
+        elif kind in ("list", "tuple") and body and all(n[0] == "t" for n in body) and position == tensorish[-1]:
+            inputs.append(f"{name}: Sequence[torch.Tensor]")
+            for i, n in enumerate(body):
+                spec_of[n[1]] = f"{name}[{i}]"
+            if in_dtypes and body[0][1] < len(in_dtypes) and in_dtypes[body[0][1]] not in ("float32", "float64"):
+                dtypes[name] = in_dtypes[body[0][1]]
+            expr = f"{kind}({name})"
+        elif kind in ("list", "tuple", "dict") and all(n[0] == "t" for n in (body if kind != "dict" else
+                                                                             [v for _, v in body])):
+            items = list(enumerate(body)) if kind != "dict" else [(k, v) for k, v in body]
+            names = [tensor(f"{name}_{_identifier(k)}", n[1]) for k, n in items]
+            inputs.extend(f"{n}: torch.Tensor" for n in names)
+            if kind == "dict":
+                expr = "{" + ", ".join(f"{k!r}: {n}" for (k, _), n in zip(items, names)) + "}"
+            else:
+                expr = ("[" if kind == "list" else "(") + ", ".join(names) + \
+                    ("]" if kind == "list" else ("," if len(names) == 1 else "") + ")")
+        elif kind == "c" and body is None:
+            inputs.append(f"{name}: torch.Tensor | None = None")
+            expr = name
+        elif kind == "c" and type(body) in _ANNOTATIONS:
+            attributes.append(f"{name}: {_ANNOTATIONS[type(body)]} = {body!r}")
+            expr = name
+        elif kind == "list" and body and all(n[0] == "c" and type(n[1]) in (int, float, str) for n in body):
+            value = [n[1] for n in body]
+            attributes.append(f"{name}: list[{_ANNOTATIONS[type(value[0])]}] = {value!r}")
+            expr = name
         else:
-            annotation = _ANNOTATIONS.get(type(body), "float")
-            if body is None:
-                notes.append(f"{param.name}: was None; make it an optional input (torch.Tensor | None = None)")
-        default = f" = {body!r}" if kind == "c" and body is not None else ""
-        text.append(f"{param.name}: {annotation}{default}")
-        call.append(f"{param.name}={param.name}" if kind == "c" else param.name)
+            inputs.append(f"{name}: torch.Tensor")
+            notes.append(f"{name}: nested structure ({kind}); pass its tensors as separate inputs and rebuild it")
+            expr = name
+        call.append(f"{name}={expr}" if keyword else expr)
     outs = layout.get("dtypes") or ["float32"]
+    out_names = ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
+    dtypes.update({n: d for n, d in zip(out_names, outs) if d not in ("float32", "float64", "float16", "bfloat16")})
     returns = "torch.Tensor" if len(outs) == 1 else "tuple[" + ", ".join(["torch.Tensor"] * len(outs)) + "]"
-    name = re.sub(r"\W", "", qualname.split(".")[-1].title().replace("_", "")) or "Outlined"
-    snake = re.sub(r"\W", "_", qualname.split(".")[-1]).lstrip("_") or "outlined"
-    target = f"{module}.{qualname}" if not method else f"<your module>.{qualname.split('.')[-1]}"
-    lines = [f'@opforge.op("mylab::{name}", dtypes={{...}})  # dtypes: list non-float inputs/outputs',
-             f"def {snake}({', '.join(text)}) -> {returns}:",
-             f"    return {target}({', '.join(call)})"]
+    short = qualname.split(".")[-1]
+    name = re.sub(r"\W", "", short.title().replace("_", "")) or "Outlined"
+    snake = _identifier(short)
+    target = f"{module}.{qualname}" if not method else f"module.{short}"
+    declared = ", dtypes={" + ", ".join(f"{k!r}: [{v!r}]" for k, v in dtypes.items()) + "}" if dtypes else ""
+    out_node = layout.get("out", ["t", 0])
+    lines = [f'@opforge.op("mylab::{name}"{declared})',
+             f"def {snake}({', '.join(inputs + attributes)}) -> {returns}:"]
+    if out_node[0] == "t":
+        lines.append(f"    return {target}({', '.join(call)})")
+    else:  # the op returns the function's tensors flat, in order
+        lines += [f"    result = {target}({', '.join(call)})", f"    return {', '.join(_leaves(out_node, 'result'))}"]
+    if any("Sequence[" in text for text in inputs):
+        lines.insert(0, "from collections.abc import Sequence")
     if method:
-        lines.insert(0, f"# {qualname} is a method: give the op the tensors it reads from the module, or call it "
-                        "on a module you keep")
+        lines[-1] += f"  # {short} is a method of {qualname.split('.')[-2]}: keep that module (or its tensors) here"
     specs = []
     for dims, dtype in zip(layout.get("dims", []), outs):
-        shape = ", ".join("None" if d[0] == "new" else str(d[1]) if d[0] == "c" else f"inputs[{d[1]}].shape[{d[2]}]"
-                          for d in dims)
+        shape = ", ".join("None" if d[0] == "new" else str(d[1]) if d[0] == "c" else
+                          f"{spec_of.get(d[1], f'inputs[{d[1]}]')}.shape[{d[2]}]" for d in dims)
         specs.append(f"opforge.TensorSpec([{shape}], {dtype!r})")
     if specs:
-        lines += ["", f"@{snake}.infer  # None: a data-dependent dim; inputs[k]: the spec of the k-th tensor",
-                  "def _(*inputs, **attributes):",
+        names = [p.split(":")[0] for p in inputs]
+        lines += ["", f"@{snake}.infer  # None: a size that depends on the data",
+                  f"def _({', '.join(names + ['**attributes'])}):",
                   f"    return {specs[0] if len(specs) == 1 else '(' + ', '.join(specs) + ')'}"]
-    lines += [f"# then call {snake}(...) where the code called {qualname.split('.')[-1]}(...)"]
+    lines += [f"# then call {snake}(...) where the code called {short}(...)"]
     lines += [f"# note: {n}" for n in notes]
     return "\n".join(lines)
 
@@ -770,7 +831,3 @@ def refuse_portable(entries: list[summary.SummaryEntry]) -> None:
         )
 
 
-def iter_outlined_ops() -> Iterator[OpDef]:
-    for outlined in _OUTLINED.values():
-        if outlined.opdef is not None:
-            yield outlined.opdef
