@@ -142,3 +142,16 @@ class DictHelper(nn.Module):
         keep = x > 0
         out = top_detections({"scores": x[keep], "labels": torch.nonzero(keep)[:, 0]}, limit=3)
         return out["scores"], out["labels"]
+
+
+def decode_if_any(boxes: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """A branch on a tensor's value (``if box_sum > 0`` in a box decoder)."""
+    box_sum = boxes.sum()
+    if box_sum > 0:
+        return boxes + deltas
+    return boxes - deltas
+
+
+class ValueBranch(nn.Module):
+    def forward(self, boxes: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        return decode_if_any(boxes * 2, deltas).relu()

@@ -258,3 +258,13 @@ def test_detection_model_end_to_end() -> None:
         assert matched == total == len(expected["scores"])
         counts.add(total)
     assert len(counts) == 2
+
+
+def test_branch_on_a_tensor_value() -> None:
+    model = models.ValueBranch()
+    proto, note = _export(model, (torch.ones(3, 4), torch.full((3, 4), 0.5)), ({0: Dim("n")}, {0: Dim("n")}))
+    assert "graph_break_models.decode_if_any" in note and "`if box_sum > 0:`" in note
+    # the output keeps the input's dynamic rows (the same-size guess), both branches run
+    rng = np.random.default_rng(6)
+    _check_runs(model, proto, [(np.abs(rng.standard_normal((n, 4))).astype(F) * sign, rng.standard_normal((n, 4)).astype(F))
+                               for n, sign in ((2, 1), (7, -1))])

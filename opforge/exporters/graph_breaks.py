@@ -1,15 +1,17 @@
 """Graph breaks for ``opforge.export``: outline the function that ``torch.export`` cannot trace.
 
 When ``torch.export`` stops at a data-dependent guard (``if boxes.numel() > 0``, ``len(rois)``,
-``for i in range(n.item())``), the failing Python stack is still in the exception. :func:`export`
-walks it from the innermost frame outwards, takes the first function that can be outlined (its
-arguments are tensors, lists/tuples of tensors and plain scalars/strings, it returns tensors or
-tuples/lists of tensors) and declares it as an opaque opforge op in the ``opforge.outlined`` domain:
+``for i in range(n.item())``, ``if box_sum > 0``), the failing Python stack is still in the exception.
+:func:`export_outlining` walks it from the innermost frame outwards, takes the first function that can
+be outlined (its arguments are tensors, lists/tuples/str-keyed dicts of tensors and plain
+scalars/strings; it returns tensors or lists/tuples/dicts of them) and declares it as an opaque
+opforge op in the ``opforge.outlined`` domain:
 
 - reference: the function itself (ONNX Runtime runs it through torch, like any op without a kernel);
 - output specs: from running the model eagerly on the export's own inputs, recording each call.
   An output dim equal to an input dim is that dim (symbolic stays symbolic); a first dim equal to
-  no input dim is data dependent (unknown); other dims are constants;
+  no input dim (or 0 or 1) is data dependent (unknown); other dims are constants. The node checks
+  these assumptions at run time and fails clearly when a result breaks them;
 - its code is swapped for a trampoline for the duration of the export only (every reference to the
   function sees it, ``from x import f`` included; restored in ``finally``), and export is retried.
 
