@@ -155,3 +155,17 @@ def decode_if_any(boxes: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
 class ValueBranch(nn.Module):
     def forward(self, boxes: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
         return decode_if_any(boxes * 2, deltas).relu()
+
+
+def clamp_in_place(x: torch.Tensor) -> torch.Tensor:
+    """Writes into its argument: an outlined node would work on a copy, so opforge does not outline it."""
+    if x.numel() > 2:
+        x.clamp_(max=1.0)
+    return x
+
+
+class InPlaceHelper(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = x[x > 0]
+        clamp_in_place(kept)
+        return kept * 2

@@ -268,3 +268,12 @@ def test_branch_on_a_tensor_value() -> None:
     rng = np.random.default_rng(6)
     _check_runs(model, proto, [(np.abs(rng.standard_normal((n, 4))).astype(F) * sign, rng.standard_normal((n, 4)).astype(F))
                                for n, sign in ((2, 1), (7, -1))])
+
+
+def test_helper_writing_its_argument_is_not_outlined() -> None:
+    original = models.clamp_in_place.__code__
+    with pytest.raises(graph_breaks.GraphBreakError) as info:
+        opforge.export(models.InPlaceHelper(), (torch.tensor([1., -1, 2, 3, 4, 5]),))
+    first = str(info.value).split("\n")[0]
+    assert "clamp_in_place: it modifies a tensor argument in place" in first
+    assert models.clamp_in_place.__code__ is original

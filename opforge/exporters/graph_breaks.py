@@ -270,6 +270,13 @@ class _Call:
     in_dtypes: list[str]
 
 
+def _versions(args: tuple, kwargs: dict) -> list[int]:
+    """Version counters of the tensor arguments (``self``'s parameters excluded): they move on in-place writes."""
+    leaves = torch.utils._pytree.tree_leaves((args[1:] if args and isinstance(args[0], torch.nn.Module) else args,
+                                              kwargs))
+    return [t._version for t in leaves if isinstance(t, torch.Tensor)]
+
+
 # -- one outlined function ------------------------------------------------------------------------
 
 
@@ -329,9 +336,12 @@ class Outlined:
     # calls
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not _tracing(args, kwargs):
+            versions = _versions(args, kwargs) if self.recording else None
             out = self.reference(*args, **kwargs)
             if self.recording:
                 try:
+                    if _versions(args, kwargs) != versions:  # a node's inputs are copies: mutation would be lost
+                        raise _Unsupported("it modifies a tensor argument in place")
                     self._record(args, kwargs, out)
                 except _Unsupported as exc:
                     exc.outlined = self  # type: ignore[attr-defined]
