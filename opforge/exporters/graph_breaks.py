@@ -493,7 +493,7 @@ def _make_opdef(outlined: Outlined, n_in: int, n_out: int) -> OpDef:
         fn.__signature__ = signature  # type: ignore[attr-defined]
         fn.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
     reference.__name__ = reference.__qualname__ = outlined.op_type
-    reference.__module__ = outlined.module
+    reference.__module__ = DOMAIN  # not the function's module: list_ops(module) and conformance skip it
     reference.__doc__ = (f"{outlined.module}.{outlined.qualname} ({outlined.where}), outlined at a graph break by "
                          "opforge.export: the node runs that Python function through torch.")
     names = [f"t{i}" for i in range(n_in)] + (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)])
