@@ -123,6 +123,7 @@ def export(
     portable: bool = False,
     inline: bool | None = None,
     verify: bool = True,
+    graph_breaks: bool = True,
     **torch_onnx_kwargs: Any,
 ) -> onnx.ModelProto:
     """Export ``model`` to ONNX with every opforge op, validate it and (``verify``) check it runs.
@@ -139,18 +140,24 @@ def export(
     node must have one (the error names those that do not), so the file runs on a plain
     ``onnxruntime.InferenceSession``; ``inline`` expands the functions in place (``None``: the
     default measured fastest, see docs/control-flow.md).
+    ``graph_breaks``: when torch.export stops at a data-dependent branch, outline the innermost function
+    that can be outlined as an opaque op and retry (reported in the export summary; see
+    docs/control-flow.md, "Graph breaks"); ``False`` raises an error that names the frame instead.
     """
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     with summary.collecting() as notes, trace_warnings.collecting() as traced:
-        proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, **torch_onnx_kwargs)
+        proto = exporters.to_onnx(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                  graph_breaks=graph_breaks, **torch_onnx_kwargs)
     if notes:  # never silent: what opforge did beyond plain translation is said and kept in the file
         onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
                                             summary.METADATA_KEY: summary.to_metadata(notes)})
         warnings.warn(ExportSummaryWarning(summary.format_text(notes)), stacklevel=2)
     from .portable import PortableError, attach_functions, make_portable
 
-    if portable and exporters.aten_fallback.portable_error(proto):
-        raise PortableError(exporters.aten_fallback.portable_error(proto))
+    if portable:  # fallback nodes and outlined functions run by torch: no ONNX body to carry
+        exporters.graph_breaks.refuse_portable(notes)
+        if exporters.aten_fallback.portable_error(proto):
+            raise PortableError(exporters.aten_fallback.portable_error(proto))
     proto = make_portable(proto, inline=inline) if portable else attach_functions(proto, strict=False)
     if verify:  # on the example and generated inputs, custom nodes against their declared specs
         verify_export(model, args, kwargs, proto, lambda p: _session_for(p, portable), assert_close,

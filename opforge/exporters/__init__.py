@@ -1,6 +1,6 @@
 """OpDef -> torch.library op, dynamo translation and TorchScript symbolic; ``to_onnx`` wraps torch.onnx.export."""
 
-from . import aten_fallback, dynamo, torch_op, torchscript
+from . import aten_fallback, dynamo, graph_breaks, torch_op, torchscript
 from .export import DynamicDimError, ExportError, to_onnx
 from .trace_warnings import TraceError, TraceWarning
 
@@ -12,5 +12,5 @@ def register(opdef, old=None):
     torchscript.register(opdef, old)
 
 
-__all__ = ["DynamicDimError", "ExportError", "TraceError", "TraceWarning", "aten_fallback", "dynamo", "register",
-           "to_onnx", "torch_op", "torchscript"]
+__all__ = ["DynamicDimError", "ExportError", "TraceError", "TraceWarning", "aten_fallback", "dynamo", "graph_breaks",
+           "register", "to_onnx", "torch_op", "torchscript"]

@@ -164,23 +164,35 @@ def to_onnx(
     kwargs: dict | None = None,
     dynamic_shapes: Any = None,
     dynamo: bool = True,
+    graph_breaks: bool = True,
     **torch_onnx_kwargs: Any,
 ) -> onnx.ModelProto:
-    """Export with opforge's translations and return the validated, shape-inferred ModelProto."""
+    """Export with opforge's translations and return the validated, shape-inferred ModelProto.
+
+    ``graph_breaks``: outline a function that torch.export cannot trace (see exporters/graph_breaks.py).
+    """
+    from .graph_breaks import GraphBreakError, export_outlining
+
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     if dynamo:
-        table = dynamo_translation.translation_table()
-        table.update(torch_onnx_kwargs.pop("custom_translation_table", None) or {})
+        extra_table = torch_onnx_kwargs.pop("custom_translation_table", None) or {}
         torch_onnx_kwargs.setdefault("verbose", False)
         torch_onnx_kwargs.pop("strict", None)  # TracerWarnings as errors: only the TorchScript trace has them
+
+        def run(target: Any) -> Any:  # the table is read per try: outlining declares ops
+            # a torch op with no ONNX translation becomes an opforge.aten node run by torch
+            return aten_fallback.export_with_fallback(
+                lambda translations: torch.onnx.export(target, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                                       dynamo=True, custom_translation_table=translations,
+                                                       **torch_onnx_kwargs),
+                {**dynamo_translation.translation_table(), **extra_table}, validate=_validate_program)
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                # a torch op with no ONNX translation becomes an opforge.aten node run by torch
-                program = aten_fallback.export_with_fallback(
-                    lambda translations: torch.onnx.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
-                                                           dynamo=True, custom_translation_table=translations,
-                                                           **torch_onnx_kwargs), table, validate=_validate_program)
+                program = export_outlining(run, model, args, kwargs, dynamic_shapes, graph_breaks)
+            except GraphBreakError:
+                raise
             except Exception as exc:
                 _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
                 raise_infer_first(exc)  # "add @infer" first, in one paragraph; torch's text as the cause

@@ -16,6 +16,7 @@ import onnx
 import onnxruntime as ort
 from onnx import AttributeProto, helper
 
+from .. import _outlined
 from .. import opdef as registry
 from .._graph import subgraphs
 from .._infer import InferError, output_specs
@@ -315,6 +316,7 @@ def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool 
             + ", ".join(sorted(set(planner.missing)))
             + ". Declare or import them first (opforge.load_ops('your_package.ops')), or export with "
             "portable=True so their ONNX function bodies travel with the model."
+            + _outlined.load_hint(model, planner.missing)
         )
     # every node checked: only now may anything become process-wide
     names: dict[tuple, str] = {}
