@@ -15,9 +15,8 @@ import torch
 from .._graph import all_nodes
 from .._infer import raise_infer_first
 from ..opdef import list_ops
-from . import aten_fallback
+from . import aten_fallback, trace_warnings
 from . import dynamo as dynamo_translation
-from . import trace_warnings
 from .hints import dtype_hint
 
 
