@@ -9,8 +9,8 @@ model in ONNX Runtime and in eager PyTorch on
 * other sizes along every dynamic dim (the graph inputs' symbolic dims, one new size per name),
   with other values.
 
-Generated values keep their meaning: float tensors are the example's values permuted and scaled
-by 2 or 0.5 (exact in binary floating point; signs and zeros kept), integer and bool tensors
+Generated values keep their meaning: float tensors are the example's values scaled by 2 or 0.5
+(signs, zeros and a matrix's structure kept: symmetric, non-singular, positive definite), integer and bool tensors
 (indices, masks, lengths) are the example's own values permuted or resampled, so they stay in
 range. A generated input that eager PyTorch itself refuses is reported as "could not vary" (a
 warning), never as a mismatch.
@@ -49,16 +49,27 @@ class _Input:
     arrays: list[np.ndarray]  # one per graph input, in graph order
 
 
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    # not np.ascontiguousarray: it turns a 0-d array into a 1-d one
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def _nonfinite(arrays: list[np.ndarray]) -> list[bool]:
+    return [a.dtype.kind in "fcV" and not np.isfinite(a.astype(np.float64) if a.dtype.kind == "V" else a).all()
+            for a in map(np.asarray, arrays)]
+
+
 def _generate(example: list[np.ndarray], dims: list[list[str | None]], rng: np.random.Generator) -> list[_Input]:
     """The example, then GENERATED inputs: other values, then other sizes along every symbolic dim."""
     inputs = [_Input("the example input", example)]
 
     def other_values(array: np.ndarray, scale: float) -> np.ndarray:
-        flat = rng.permutation(array.reshape(-1)).reshape(array.shape) if array.size > 1 else array.copy()
         if np.issubdtype(array.dtype, np.floating) or array.dtype.kind == "V":  # "V": ml_dtypes bfloat16
-            return (flat.astype(np.float32) * scale).astype(array.dtype) if array.dtype.kind == "V" else \
-                flat * array.dtype.type(scale)
-        return flat  # integers, bools: the example's own values, so indices and lengths stay valid
+            # scaled, not shuffled: magnitudes change (loop counts, thresholds), while the structure a model
+            # may rely on stays (signs, zeros, a symmetric, non-singular or positive-definite matrix)
+            return np.asarray(array.astype(np.float64) * scale).astype(array.dtype)
+        # integers, bools: the example's own values, so indices and lengths stay valid
+        return rng.permutation(array.reshape(-1)).reshape(array.shape) if array.size > 1 else array.copy()
 
     inputs.append(_Input("generated input 1 (same sizes, other values)", [other_values(a, 2.0) for a in example]))
     sizes: dict[str, int] = {}
@@ -74,7 +85,7 @@ def _generate(example: list[np.ndarray], dims: list[list[str | None]], rng: np.r
             if name is not None and out.shape[axis] > 0:
                 picks = rng.integers(0, out.shape[axis], sizes[name])
                 out = np.take(out, picks, axis=axis)
-        resized.append(other_values(np.ascontiguousarray(out), 0.5))
+        resized.append(other_values(_contiguous(out), 0.5))
     changed = ", ".join(f"{n}={s}" for n, s in sizes.items())
     inputs.append(_Input(f"generated input 2 ({'other sizes: ' + changed if changed else 'other values'})", resized))
     return inputs[: 1 + GENERATED]
@@ -217,15 +228,27 @@ def verify(proto: onnx.ModelProto, run_eager: Callable[[list[np.ndarray]], list[
     augmented = _with_intermediates(proto, [n for n in extra if n not in initializers and n not in names])
     session = make_session(augmented)
     fetch = [o.name for o in augmented.graph.output]
+    example_nonfinite: list[bool] = []
     for case in _generate(example, dims, np.random.default_rng(seed)):
         try:
             expected = run_eager(case.arrays)
         except Exception as exc:  # noqa: BLE001 - the model refuses this input: say so, never a mismatch
             if case.label == "the example input":
                 raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
             warnings.warn(VerifyWarning(f"opforge.export verify could not vary the input ({case.label}): eager "
-                                        f"PyTorch refused it ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                                        f"PyTorch refused it ({type(exc).__name__}: {first}); "
                                         "that input was not checked"), stacklevel=3)
+            continue
+        nonfinite = _nonfinite(expected)
+        if case.label == "the example input":
+            example_nonfinite = nonfinite
+        elif any(n and not was for n, was in zip(nonfinite, example_nonfinite)):
+            # the generated values left the model's domain (a singular matrix, a log of a negative):
+            # NaN or inf from eager is no reference to compare against
+            warnings.warn(VerifyWarning(f"opforge.export verify could not vary the input ({case.label}): eager "
+                                        "PyTorch gives NaN or inf where the example gave finite values; that "
+                                        "input was not checked"), stacklevel=3)
             continue
         feeds = dict(zip(names, case.arrays))
         try:
@@ -275,7 +298,7 @@ def verify_export(model: Any, args: tuple, kwargs: dict | None, proto: onnx.Mode
     def run_eager(arrays: list[np.ndarray]) -> list[np.ndarray]:
         values = list(leaves)
         for k, array in zip(positions, arrays):
-            values[k] = _to_torch(np.ascontiguousarray(array)).to(leaves[k].dtype)
+            values[k] = _to_torch(_contiguous(array)).to(leaves[k].dtype)
         call_args, call_kwargs = torch.utils._pytree.tree_unflatten(values, spec)
         with torch.no_grad():
             out = model(*call_args, **call_kwargs)
