@@ -42,6 +42,7 @@ import torch
 
 from .. import _outlined
 from .. import opdef as registry
+from .._infer import find_infer_error, raise_infer_first
 from ..opdef import OpDef, _tracing
 from ..types import ALL_DTYPES, TensorSpec, dtype_name
 from . import summary
@@ -798,6 +799,9 @@ def export_outlining(run: Callable[[Any], Any], model: Any, args: tuple, kwargs:
     try:
         program = _probe(model, args, kwargs, dynamic_shapes)
     except Exception as exc:  # noqa: BLE001
+        if find_infer_error(exc) is not None:  # an opforge op whose reference reads its data needs @infer
+            raise_infer_first(exc)
+            raise
         found = break_in(exc)
         if found is None:
             return run(model)
@@ -819,6 +823,9 @@ def export_outlining(run: Callable[[Any], Any], model: Any, args: tuple, kwargs:
             try:
                 program = _probe(model, args, kwargs, dynamic_shapes)
             except Exception as exc:  # noqa: BLE001
+                if find_infer_error(exc) is not None:
+                    raise_infer_first(exc)
+                    raise
                 found = break_in(exc)
                 if found is not None:
                     failure, torch_error = found, exc
