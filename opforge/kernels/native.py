@@ -378,6 +378,14 @@ class NodeKernel:
         fixed_dims = dims_of(fixed) if fixed is not None else None
         fixed_views: dict[int, np.ndarray] = {}  # address -> view of the fixed shape
 
+        def fixed_view(address: int) -> np.ndarray:
+            """The output view of the fixed shape at ``address``, kept by address alone."""
+            target = view(address, fixed, fixed_dims[2])  # type: ignore[arg-type,index]
+            if len(fixed_views) >= 16:
+                fixed_views.clear()
+            fixed_views[address] = target
+            return target
+
         def compute(ctx: int) -> None:
             nonlocal resolved, fixed, fixed_dims
             try:
@@ -424,10 +432,7 @@ class NodeKernel:
                 if fixed_dims[2]:
                     target = fixed_views.get(scratch.data.value)
                     if target is None:
-                        target = view(scratch.data.value, fixed, fixed_dims[2])  # type: ignore[arg-type]
-                        if len(fixed_views) >= 16:
-                            fixed_views.clear()
-                        fixed_views[scratch.data.value] = target
+                        target = fixed_view(scratch.data.value)
                 else:
                     target = np.empty(fixed, out_dtype)
                 result = kernel(x, out=target, **attrs) if has_attrs else kernel(x, out=target)
@@ -440,20 +445,30 @@ class NodeKernel:
                 return
             shape = result.shape
             if shape == fixed:
-                dims = fixed_dims
-            else:
-                if expected is not None:
-                    check_shape(0, shape)  # raises when the shape contradicts the model
-                dims = dims_of(shape)
-            status = get_output(context, zero, dims[0], dims[1], scratch.value_ref)  # type: ignore[index]
+                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], scratch.value_ref)  # type: ignore[index]
+                if status:
+                    api.check(status)
+                status = get_data(scratch.value, scratch.data_ref)
+                if status:
+                    api.check(status)
+                if fixed_dims[2]:  # type: ignore[index]
+                    target = fixed_views.get(scratch.data.value)
+                    if target is None:
+                        target = fixed_view(scratch.data.value)
+                    # same dtype and shape: a plain assignment copies, ~4x cheaper than np.copyto for few elements
+                    target[...] = result
+                return
+            if expected is not None:
+                check_shape(0, shape)  # raises when the shape contradicts the model
+            dims = dims_of(shape)
+            status = get_output(context, zero, dims[0], dims[1], scratch.value_ref)
             if status:
                 api.check(status)
             status = get_data(scratch.value, scratch.data_ref)
             if status:
                 api.check(status)
-            if dims[2]:  # type: ignore[index]
-                # same dtype and shape (checked above): a plain assignment copies, ~4x cheaper than np.copyto
-                view(scratch.data.value, shape, dims[2])[...] = result  # type: ignore[index]
+            if dims[2]:
+                view(scratch.data.value, shape, dims[2])[...] = result
 
         return compute
 
