@@ -131,6 +131,10 @@ class _Scratch:
         self.info_ref, self.count_ref = ctypes.byref(self.info), ctypes.byref(self.count)
         self.dims = (ctypes.c_int64 * 16)()
 
+    def parts(self) -> tuple:
+        """(value, its ref, data, its ref, count, its ref): what the lean path binds to locals."""
+        return self.value, self.value_ref, self.data, self.data_ref, self.count, self.count_ref
+
     def shape_of(self, api: ortapi.Api, value: int) -> tuple[int, ...]:
         status = api.GetTensorTypeAndShape(value, self.info_ref)
         if status:
@@ -388,22 +392,21 @@ class NodeKernel:
 
         def compute(ctx: int) -> None:
             nonlocal resolved, fixed, fixed_dims
-            try:
-                scratch = local.scratch
+            try:  # this thread's out-parameters, unpacked into locals (no attribute lookups below)
+                value, value_ref, data, data_ref, count, count_ref = local.lean
             except AttributeError:
-                scratch = local.scratch = new_scratch()
+                value, value_ref, data, data_ref, count, count_ref = local.lean = new_scratch().parts()
             context = void_p(ctx)
-            status = get_input(context, zero, scratch.value_ref)
-            value = scratch.value
-            if status or not value.value or get_size(value, scratch.count_ref) or scratch.count.value != nbytes \
+            status = get_input(context, zero, value_ref)
+            if status or not value.value or get_size(value, count_ref) or count.value != nbytes \
                     or not nbytes:
                 api.check(status)
                 general(ctx)  # absent, resized or empty input: the general path says what is wrong
                 return
-            status = get_data(value, scratch.data_ref)
+            status = get_data(value, data_ref)
             if status:
                 api.check(status)
-            address = scratch.data.value
+            address = data.value
             x = inputs.get(address)
             if x is None:  # ONNX Runtime's arena hands out the same buffers again: views are kept
                 x = frombuffer((c_char * nbytes).from_address(address), in_dtype)
@@ -423,16 +426,16 @@ class NodeKernel:
                 if fixed_dims is None:
                     general(ctx)
                     return
-                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], scratch.value_ref)
+                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], value_ref)
                 if status:
                     api.check(status)
-                status = get_data(scratch.value, scratch.data_ref)
+                status = get_data(value, data_ref)
                 if status:
                     api.check(status)
                 if fixed_dims[2]:
-                    target = fixed_views.get(scratch.data.value)
+                    target = fixed_views.get(data.value)
                     if target is None:
-                        target = fixed_view(scratch.data.value)
+                        target = fixed_view(data.value)
                 else:
                     target = np.empty(fixed, out_dtype)
                 result = kernel(x, out=target, **attrs) if has_attrs else kernel(x, out=target)
@@ -445,30 +448,30 @@ class NodeKernel:
                 return
             shape = result.shape
             if shape == fixed:
-                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], scratch.value_ref)  # type: ignore[index]
+                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], value_ref)  # type: ignore[index]
                 if status:
                     api.check(status)
-                status = get_data(scratch.value, scratch.data_ref)
+                status = get_data(value, data_ref)
                 if status:
                     api.check(status)
                 if fixed_dims[2]:  # type: ignore[index]
-                    target = fixed_views.get(scratch.data.value)
+                    target = fixed_views.get(data.value)
                     if target is None:
-                        target = fixed_view(scratch.data.value)
+                        target = fixed_view(data.value)
                     # same dtype and shape: a plain assignment copies, ~4x cheaper than np.copyto for few elements
                     target[...] = result
                 return
             if expected is not None:
                 check_shape(0, shape)  # raises when the shape contradicts the model
             dims = dims_of(shape)
-            status = get_output(context, zero, dims[0], dims[1], scratch.value_ref)
+            status = get_output(context, zero, dims[0], dims[1], value_ref)
             if status:
                 api.check(status)
-            status = get_data(scratch.value, scratch.data_ref)
+            status = get_data(value, data_ref)
             if status:
                 api.check(status)
             if dims[2]:
-                view(scratch.data.value, shape, dims[2])[...] = result
+                view(data.value, shape, dims[2])[...] = result
 
         return compute
 
