@@ -331,6 +331,7 @@ class DeviceNodeKernel(NodeKernel):
         super().__init__(api, plan, attrs, kernel, in_dtypes, out_dtypes)
         self.writable_inputs = False
         self.__dict__.pop("compute", None)  # the host fast paths do not apply: always this class's compute
+        self.__dict__.pop("lean", None)
 
     def wrap(self, buffer: DeviceBuffer) -> Any:
         if self.uses_torch:

@@ -193,7 +193,10 @@ def _kind(dtype: np.dtype) -> str:
 # -- the kernel of one node ---------------------------------------------------------------------------
 
 class NodeKernel:
-    """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call."""
+    """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call
+    (``lean`` instead, when set: it takes ONNX Runtime's context pointer as the ctypes object)."""
+
+    lean: Callable[[ortapi.Context], None] | None = None
 
     def __init__(self, api: ortapi.Api, plan: NodePlan, attrs: dict[str, Any], kernel: Callable,
                  in_dtypes: list[np.dtype | None], out_dtypes: list[np.dtype],
@@ -224,7 +227,7 @@ class NodeKernel:
             self.compute = self.compute_plain  # type: ignore[method-assign]
         if self.plain and self.n_outputs == 1 and not self.mutable and self.n_inputs == 1 and \
                 self.static[0] is not None and self.in_dtypes[0] is not None:
-            self.compute = self.lean_unary()  # type: ignore[method-assign]
+            self.lean = self.lean_unary()
 
     # -- per call ---------------------------------------------------------------------------------
 
@@ -325,7 +328,7 @@ class NodeKernel:
                 return
         self.write(ctx, result, None)
 
-    def lean_unary(self) -> Callable[[int], None]:
+    def lean_unary(self) -> Callable[[ortapi.Context], None]:
         """``compute_plain`` for one input of static shape, every name bound locally: per call it
         costs five OrtApi calls, two (kept) numpy views and the kernel (the common elementwise node).
 
@@ -338,7 +341,6 @@ class NodeKernel:
         get_input, get_data = api.raw["KernelContext_GetInput"], api.raw["GetTensorMutableData"]
         get_size, get_output = api.raw["GetTensorSizeInBytes"], api.raw["KernelContext_GetOutput"]
         zero = ctypes.c_size_t(0)
-        void_p = P
         in_dtype, out_dtype = self.in_dtypes[0], self.out_dtypes[0]
         shape_in, nbytes = self.static[0]  # type: ignore[misc]
         reshape = len(shape_in) != 1
@@ -390,18 +392,18 @@ class NodeKernel:
             fixed_views[address] = target
             return target
 
-        def compute(ctx: int) -> None:
+        def compute(ctx: ortapi.Context) -> None:
             nonlocal resolved, fixed, fixed_dims
             try:  # this thread's out-parameters, unpacked into locals (no attribute lookups below)
                 value, value_ref, data, data_ref, count, count_ref = local.lean
             except AttributeError:
                 value, value_ref, data, data_ref, count, count_ref = local.lean = new_scratch().parts()
-            context = void_p(ctx)
+            context = ctx  # a ctypes object already (ortapi.Context)
             status = get_input(context, zero, value_ref)
             if status or not value.value or get_size(value, count_ref) or count.value != nbytes \
                     or not nbytes:
                 api.check(status)
-                general(ctx)  # absent, resized or empty input: the general path says what is wrong
+                general(ctx.value)  # absent, resized or empty input: the general path says what is wrong
                 return
             status = get_data(value, data_ref)
             if status:
@@ -424,7 +426,7 @@ class NodeKernel:
                     fixed_dims = dims_of(fixed) if fixed is not None else None
                     resolved = True
                 if fixed_dims is None:
-                    general(ctx)
+                    general(ctx.value)
                     return
                 status = get_output(context, zero, fixed_dims[0], fixed_dims[1], value_ref)
                 if status:
@@ -440,11 +442,11 @@ class NodeKernel:
                     target = np.empty(fixed, out_dtype)
                 result = kernel(x, out=target, **attrs) if has_attrs else kernel(x, out=target)
                 if result is not None and result is not target:
-                    write(ctx, result, [target])
+                    write(ctx.value, result, [target])
                 return
             result = kernel(x, **attrs) if has_attrs else kernel(x)
             if type(result) is not ndarray or (result.dtype is not out_dtype and result.dtype != out_dtype):
-                write(ctx, result, None)
+                write(ctx.value, result, None)
                 return
             shape = result.shape
             if shape == fixed:
@@ -784,12 +786,16 @@ def _destroy(handle: int | None, kernels: dict = _KERNELS, lock: Any = _KERNELS_
         kernels.pop(handle or 0, None)
 
 
-def _compute(handle: int | None, ctx: int | None, kernels: dict = _KERNELS) -> int | None:
+def _compute(handle: int | None, ctx: ortapi.Context, kernels: dict = _KERNELS) -> int | None:
     kernel = kernels.get(handle or 0)
     if kernel is None:
         return None
     try:
-        kernel.compute(ctx)
+        lean = kernel.lean
+        if lean is not None:
+            lean(ctx)
+        else:
+            kernel.compute(ctx.value)
         return None
     except BaseException as exc:  # noqa: BLE001 - anything escaping here aborts the process
         try:
