@@ -169,7 +169,8 @@ def _ptr(array: np.ndarray) -> int:
 def _fresh() -> None:
     SEEN.clear()
     for op in (cpu_only, torch_only):
-        gpu._WARNED.discard((op.name, op.version))
+        gpu._WARNED.discard((op.name, op.version, False))
+        gpu._WARNED.discard((op.name, op.version, True))
 
 
 # -- call_kernel on the CPU: numpy views of the tensors, results wrapped without a copy ---------------
@@ -257,6 +258,27 @@ def test_resolve_cuda_falls_back_to_the_cpu_with_one_warning() -> None:
         resolve(cpu_only, "cuda")  # once per op and process
     with pytest.warns(gpu.CudaFallbackWarning, match=r"TorchOnly v1 .*torch reference on the CPU"):
         np.testing.assert_array_equal(resolve(torch_only, "cuda")(x), x * 3)
+
+
+def test_cuda_provider_fallback_warning_says_the_torch_reference_runs_on_the_gpu() -> None:
+    # on ONNX Runtime's CUDA execution provider an op without a cuda kernel runs its torch reference on
+    # the GPU (DeviceNodeKernel); the warning must not claim the CPU
+    x = np.arange(4, dtype=np.float32)
+    with pytest.warns(gpu.CudaFallbackWarning, match=r"CpuOnly v1 has no cuda kernel; kernel_device='cuda' runs its "
+                      r"torch reference on the GPU instead") as record:
+        kernel = resolve(cpu_only, "cuda", cuda_provider=True)
+    assert not any("on the CPU instead" in str(w.message) for w in record)
+    np.testing.assert_array_equal(kernel(x), x + 1)  # what the node's CPU twin runs
+    # the session's planner passes the provider on (no CUDA needed to plan a node)
+    from opforge.kernels.session import _Planner
+
+    model = _model([helper.make_node("TorchOnly", ["x"], ["y"], domain=DOMAIN)],
+                   {"x": (TensorProto.FLOAT, [4])}, {"y": TensorProto.FLOAT})
+    planner = _Planner(model, False, "cuda", cuda_provider=True)
+    planner.collect_types(onnx.shape_inference.infer_shapes(model).graph)
+    with pytest.warns(gpu.CudaFallbackWarning, match=r"TorchOnly v1 .*torch reference on the GPU instead") as record:
+        assert planner.plan(model.graph.node[0]) is not None
+    assert not any("on the CPU instead" in str(w.message) for w in record)
 
 
 # -- the ONNX Runtime hand-off, with a numpy stand-in for cupy ----------------------------------------

@@ -592,3 +592,44 @@ def test_out_kernels_get_none_when_infer_cannot_fix_the_shape_and_tuples_for_sev
     assert isinstance(SEEN["split_out"], tuple) and len(SEEN["split_out"]) == 2
     # outside ONNX Runtime (call_kernel on CPU tensors) an out kernel gets out=None
     assert positive.call_kernel(torch.from_numpy(x), device="cpu").tolist() == [1.0, 3.0]
+
+
+def test_lean_path_static_node_keeps_every_check():
+    """One input of static shape (the lean path): results, shape and dtype checks, out= and errors."""
+    behaviour = {"mode": "ok"}
+
+    @opforge.op(f"{DOMAIN}::LeanTwice")
+    def lean_twice(x: torch.Tensor) -> torch.Tensor:
+        """y = 2x"""
+        return x * 2
+
+    @lean_twice.kernel("cpu")
+    def _(x):
+        mode = behaviour["mode"]
+        if mode == "shape":
+            return np.concatenate([x, x]) * 2  # 8 elements where the model fixes 4
+        if mode == "float64":
+            return x.astype(np.float64) * 2  # exact in float32: accepted
+        if mode == "overflow":
+            return np.full(x.shape, 1e40)  # inf in float32: refused
+        return x * 2
+
+    model = model_of("LeanTwice", [("x", TensorProto.FLOAT, [4])], [("y", TensorProto.FLOAT, [4])])
+    session = opforge.InferenceSession(model)
+    (kernel,) = [k for k in native._KERNELS.values() if k.plan.opdef is lean_twice]
+    assert kernel.lean is not None  # the node takes the lean path
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(3):  # the kept views serve later runs
+        np.testing.assert_array_equal(session.run(None, {"x": x})[0], x * 2)
+    behaviour["mode"] = "float64"
+    np.testing.assert_array_equal(session.run(None, {"x": x + 1})[0], (x + 1) * 2)
+    behaviour["mode"] = "shape"
+    with pytest.raises(ValueError, match=r"LeanTwice: output 0 .* has shape \(8,\), but the model expects \(4,\)"):
+        session.run(None, {"x": x})
+    behaviour["mode"] = "overflow"
+    with pytest.raises(TypeError, match=r"LeanTwice: output 0 .* casting changes its values"):
+        session.run(None, {"x": x})
+    behaviour["mode"] = "ok"
+    with pytest.raises(Exception, match=r"[Ii]nvalid dimensions|[Ss]hape"):  # ONNX Runtime checks the feed
+        session.run(None, {"x": np.ones(5, np.float32)})
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0], x * 2)  # the session survives

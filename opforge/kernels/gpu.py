@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 
 class CudaFallbackWarning(RuntimeWarning):
-    """``kernel_device="cuda"`` met an op with no cuda kernel; it runs on the CPU instead.
+    """``kernel_device="cuda"`` met an op with no cuda kernel; something else runs it, and the
+    message says what and where: its cpu kernel (or torch reference) on the CPU, or, on ONNX
+    Runtime's CUDA execution provider, its torch reference on the GPU.
 
     Make it an error with ``warnings.simplefilter("error", CudaFallbackWarning)``.
     """
@@ -68,18 +70,24 @@ def require_cuda() -> None:
         raise RuntimeError(f"kernel_device='cuda' needs cupy and a CUDA device: {reason}")
 
 
-_WARNED: set[tuple[str, int]] = set()
+_WARNED: set[tuple[str, int, bool]] = set()
 
 
-def warn_fallback(opdef: OpDef, runner: str) -> None:
-    """Warn once per op (per process) that its cuda kernel is missing and ``runner`` serves instead."""
-    key = (opdef.name, opdef.version)
+def warn_fallback(opdef: OpDef, runner: str, cuda_provider: bool = False) -> None:
+    """Warn once per op (per process and path) that its cuda kernel is missing and what serves instead:
+    ``runner`` on the CPU, or (``cuda_provider``) its torch reference on CUDA tensors."""
+    key = (opdef.name, opdef.version, cuda_provider)
     if key in _WARNED:
         return
     _WARNED.add(key)
-    warnings.warn(f"{opdef.name} v{opdef.version} has no cuda kernel; kernel_device='cuda' runs its {runner} on "
-                  f"the CPU instead. Attach one with @{opdef.reference.__name__}.kernel('cuda') (cupy arrays in, "
-                  "cupy arrays out) to keep it on the GPU.", CudaFallbackWarning, stacklevel=3)
+    if cuda_provider:  # DeviceNodeKernel: torch over ONNX Runtime's device buffers
+        instead = ("runs its torch reference on the GPU instead (torch CUDA tensors over ONNX Runtime's buffers; "
+                   f"its {runner} serves only nodes ONNX Runtime places on the CPU)")
+    else:
+        instead = f"runs its {runner} on the CPU instead"
+    warnings.warn(f"{opdef.name} v{opdef.version} has no cuda kernel; kernel_device='cuda' {instead}. Attach one "
+                  f"with @{opdef.reference.__name__}.kernel('cuda') (cupy arrays in, cupy arrays out) to run your "
+                  "own GPU kernel.", CudaFallbackWarning, stacklevel=3)
 
 
 # -- ONNX Runtime side: numpy <-> cupy -------------------------------------------------------------
@@ -323,6 +331,7 @@ class DeviceNodeKernel(NodeKernel):
         super().__init__(api, plan, attrs, kernel, in_dtypes, out_dtypes)
         self.writable_inputs = False
         self.__dict__.pop("compute", None)  # the host fast paths do not apply: always this class's compute
+        self.__dict__.pop("lean", None)
 
     def wrap(self, buffer: DeviceBuffer) -> Any:
         if self.uses_torch:

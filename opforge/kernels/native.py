@@ -131,6 +131,10 @@ class _Scratch:
         self.info_ref, self.count_ref = ctypes.byref(self.info), ctypes.byref(self.count)
         self.dims = (ctypes.c_int64 * 16)()
 
+    def parts(self) -> tuple:
+        """(value, its ref, data, its ref, count, its ref): what the lean path binds to locals."""
+        return self.value, self.value_ref, self.data, self.data_ref, self.count, self.count_ref
+
     def shape_of(self, api: ortapi.Api, value: int) -> tuple[int, ...]:
         status = api.GetTensorTypeAndShape(value, self.info_ref)
         if status:
@@ -189,7 +193,10 @@ def _kind(dtype: np.dtype) -> str:
 # -- the kernel of one node ---------------------------------------------------------------------------
 
 class NodeKernel:
-    """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call."""
+    """What ``CreateKernelV2`` builds for one node of one session; ``compute`` runs per call
+    (``lean`` instead, when set: it takes ONNX Runtime's context pointer as the ctypes object)."""
+
+    lean: Callable[[ortapi.Context], None] | None = None
 
     def __init__(self, api: ortapi.Api, plan: NodePlan, attrs: dict[str, Any], kernel: Callable,
                  in_dtypes: list[np.dtype | None], out_dtypes: list[np.dtype],
@@ -220,7 +227,7 @@ class NodeKernel:
             self.compute = self.compute_plain  # type: ignore[method-assign]
         if self.plain and self.n_outputs == 1 and not self.mutable and self.n_inputs == 1 and \
                 self.static[0] is not None and self.in_dtypes[0] is not None:
-            self.compute = self.lean_unary()  # type: ignore[method-assign]
+            self.lean = self.lean_unary()
 
     # -- per call ---------------------------------------------------------------------------------
 
@@ -321,50 +328,49 @@ class NodeKernel:
                 return
         self.write(ctx, result, None)
 
-    def lean_unary(self) -> Callable[[int], None]:
+    def lean_unary(self) -> Callable[[ortapi.Context], None]:
         """``compute_plain`` for one input of static shape, every name bound locally: per call it
-        costs five OrtApi calls, two numpy views and the kernel (the common elementwise node)."""
+        costs five OrtApi calls, two (kept) numpy views and the kernel (the common elementwise node).
+
+        What the first call or the plan settles is not redone per call: the output's dims array,
+        element count and view when its shape is known ahead (static in the model, or from @infer
+        for an ``out`` kernel); the shape check is one tuple comparison when every output dim is static.
+        """
         api, kernel, attrs, local = self.api, self.kernel, self.attrs, self.local
         # argument-free entries: every argument below is a ctypes object of the right width
         get_input, get_data = api.raw["KernelContext_GetInput"], api.raw["GetTensorMutableData"]
         get_size, get_output = api.raw["GetTensorSizeInBytes"], api.raw["KernelContext_GetOutput"]
         zero = ctypes.c_size_t(0)
-        void_p = P
         in_dtype, out_dtype = self.in_dtypes[0], self.out_dtypes[0]
         shape_in, nbytes = self.static[0]  # type: ignore[misc]
         reshape = len(shape_in) != 1
         expected = self.plan.out_shapes[0]
+        static_out = _static_shape(expected)
         writable = self.writable_inputs
         general = NodeKernel.compute.__get__(self)
-        writes_out = self.writes_out
-        out_shape: list[tuple[int, ...] | None] = []  # @infer's output shape for the static input, once
+        write, check_shape, known_shapes = self.write, self.check_shape, self.known_shapes
+        writes_out, has_attrs = self.writes_out, bool(attrs)
         # Views by address: a view holds no memory, and is valid whenever ONNX Runtime hands that
         # address (and size) over again. Shared by threads: a dict get/set is atomic under the GIL.
         inputs: dict[int, np.ndarray] = {}
         outputs: dict[tuple, np.ndarray] = {}
         raw_dims: dict[tuple[int, ...], tuple] = {}  # output shape -> (int64 dims, their count)
-        frombuffer, c_char, ndarray, copyto, new_scratch = np.frombuffer, ctypes.c_char, np.ndarray, np.copyto, _Scratch
+        frombuffer, c_char, ndarray, new_scratch = np.frombuffer, ctypes.c_char, np.ndarray, _Scratch
 
-        def output(context: Any, scratch: _Scratch, shape: tuple[int, ...]) -> np.ndarray | None:
-            """ONNX Runtime's output of this shape, as a (kept) view; None when empty."""
+        def dims_of(shape: tuple[int, ...]) -> tuple:
             dims = raw_dims.get(shape)
-            if dims is None:
-                dims = ((ctypes.c_int64 * len(shape))(*shape), ctypes.c_size_t(len(shape)))
+            if dims is None:  # the arrays are only read by ONNX Runtime: threads may share them
+                dims = ((ctypes.c_int64 * len(shape))(*shape), ctypes.c_size_t(len(shape)), math.prod(shape))
                 if len(raw_dims) < 256:
                     raw_dims[shape] = dims
-            status = get_output(context, zero, dims[0], dims[1], scratch.value_ref)
-            if status:
-                api.check(status)
-            status = get_data(scratch.value, scratch.data_ref)
-            if status:
-                api.check(status)
-            count = math.prod(shape)
-            if not count:
-                return None
-            key = (scratch.data.value, shape)
+            return dims
+
+        def view(address: int, shape: tuple[int, ...], count: int) -> np.ndarray:
+            """ONNX Runtime's output buffer at ``address`` as a (kept) view."""
+            key = (address, shape)
             target = outputs.get(key)
             if target is None:
-                target = frombuffer((c_char * (count * out_dtype.itemsize)).from_address(key[0]), out_dtype)
+                target = frombuffer((c_char * (count * out_dtype.itemsize)).from_address(address), out_dtype)
                 if len(shape) != 1:
                     target = target.reshape(shape)
                 if len(outputs) >= 16:
@@ -372,23 +378,37 @@ class NodeKernel:
                 outputs[key] = target
             return target
 
-        def compute(ctx: int) -> None:
-            try:
-                scratch = local.scratch
+        # the output shape when known before the call: static in the model, or (out kernels) @infer's
+        resolved = not writes_out
+        fixed = static_out if resolved else None
+        fixed_dims = dims_of(fixed) if fixed is not None else None
+        fixed_views: dict[int, np.ndarray] = {}  # address -> view of the fixed shape
+
+        def fixed_view(address: int) -> np.ndarray:
+            """The output view of the fixed shape at ``address``, kept by address alone."""
+            target = view(address, fixed, fixed_dims[2])  # type: ignore[arg-type,index]
+            if len(fixed_views) >= 16:
+                fixed_views.clear()
+            fixed_views[address] = target
+            return target
+
+        def compute(ctx: ortapi.Context) -> None:
+            nonlocal resolved, fixed, fixed_dims
+            try:  # this thread's out-parameters, unpacked into locals (no attribute lookups below)
+                value, value_ref, data, data_ref, count, count_ref = local.lean
             except AttributeError:
-                scratch = local.scratch = new_scratch()
-            context = void_p(ctx)
-            status = get_input(context, zero, scratch.value_ref)
-            value = scratch.value
-            if status or not value.value or get_size(value, scratch.count_ref) or scratch.count.value != nbytes \
+                value, value_ref, data, data_ref, count, count_ref = local.lean = new_scratch().parts()
+            context = ctx  # a ctypes object already (ortapi.Context)
+            status = get_input(context, zero, value_ref)
+            if status or not value.value or get_size(value, count_ref) or count.value != nbytes \
                     or not nbytes:
                 api.check(status)
-                general(ctx)  # absent, resized or empty input: the general path says what is wrong
+                general(ctx.value)  # absent, resized or empty input: the general path says what is wrong
                 return
-            status = get_data(value, scratch.data_ref)
+            status = get_data(value, data_ref)
             if status:
                 api.check(status)
-            address = scratch.data.value
+            address = data.value
             x = inputs.get(address)
             if x is None:  # ONNX Runtime's arena hands out the same buffers again: views are kept
                 x = frombuffer((c_char * nbytes).from_address(address), in_dtype)
@@ -400,30 +420,60 @@ class NodeKernel:
                     inputs.clear()
                 inputs[address] = x
             if writes_out:
-                if not out_shape:
-                    shapes = self.known_shapes([x], dict(attrs))
-                    out_shape.append(shapes[0] if shapes else None)
-                if out_shape[0] is None:
-                    general(ctx)
+                if not resolved:  # @infer's output shape for the static input, once
+                    shapes = known_shapes([x], dict(attrs))
+                    fixed = shapes[0] if shapes else None
+                    fixed_dims = dims_of(fixed) if fixed is not None else None
+                    resolved = True
+                if fixed_dims is None:
+                    general(ctx.value)
                     return
-                shape = out_shape[0]
-                target = output(context, scratch, shape)
-                if target is None:
-                    target = np.empty(shape, out_dtype)
-                result = kernel(x, out=target, **attrs)
+                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], value_ref)
+                if status:
+                    api.check(status)
+                status = get_data(value, data_ref)
+                if status:
+                    api.check(status)
+                if fixed_dims[2]:
+                    target = fixed_views.get(data.value)
+                    if target is None:
+                        target = fixed_view(data.value)
+                else:
+                    target = np.empty(fixed, out_dtype)
+                result = kernel(x, out=target, **attrs) if has_attrs else kernel(x, out=target)
                 if result is not None and result is not target:
-                    self.write(ctx, result, [target])
+                    write(ctx.value, result, [target])
                 return
-            result = kernel(x, **attrs)
-            if type(result) is not ndarray or result.dtype != out_dtype:
-                self.write(ctx, result, None)
+            result = kernel(x, **attrs) if has_attrs else kernel(x)
+            if type(result) is not ndarray or (result.dtype is not out_dtype and result.dtype != out_dtype):
+                write(ctx.value, result, None)
                 return
             shape = result.shape
-            if expected is not None and (len(shape) != expected[0] or any(shape[a] != d for a, d in expected[1])):
-                self.check_shape(0, shape)
-            target = output(context, scratch, shape)
-            if target is not None:
-                copyto(target, result, casting="no")
+            if shape == fixed:
+                status = get_output(context, zero, fixed_dims[0], fixed_dims[1], value_ref)  # type: ignore[index]
+                if status:
+                    api.check(status)
+                status = get_data(value, data_ref)
+                if status:
+                    api.check(status)
+                if fixed_dims[2]:  # type: ignore[index]
+                    target = fixed_views.get(data.value)
+                    if target is None:
+                        target = fixed_view(data.value)
+                    # same dtype and shape: a plain assignment copies, ~4x cheaper than np.copyto for few elements
+                    target[...] = result
+                return
+            if expected is not None:
+                check_shape(0, shape)  # raises when the shape contradicts the model
+            dims = dims_of(shape)
+            status = get_output(context, zero, dims[0], dims[1], value_ref)
+            if status:
+                api.check(status)
+            status = get_data(value, data_ref)
+            if status:
+                api.check(status)
+            if dims[2]:
+                view(data.value, shape, dims[2])[...] = result
 
         return compute
 
@@ -484,6 +534,15 @@ class NodeKernel:
         raise ValueError(f"{self.opdef.name}: output {index} ({self.opdef.outputs[index].name!r}) of the kernel "
                          f"has shape {tuple(shape)}, but the model expects {tuple(dims)} (from @infer or the "
                          "graph's value_info); fix the kernel or the op's @infer")
+
+
+def _static_shape(expected: tuple[int, tuple[tuple[int, int], ...]] | None) -> tuple[int, ...] | None:
+    """The output shape a plan fixes completely (every axis static), else None."""
+    if expected is None:
+        return None
+    rank, static = expected
+    dims = dict(static)
+    return tuple(dims[axis] for axis in range(rank)) if len(dims) == rank and set(dims) == set(range(rank)) else None
 
 
 def tensor_shape(api: ortapi.Api, value: int) -> tuple[int, ...]:
@@ -727,12 +786,16 @@ def _destroy(handle: int | None, kernels: dict = _KERNELS, lock: Any = _KERNELS_
         kernels.pop(handle or 0, None)
 
 
-def _compute(handle: int | None, ctx: int | None, kernels: dict = _KERNELS) -> int | None:
+def _compute(handle: int | None, ctx: ortapi.Context, kernels: dict = _KERNELS) -> int | None:
     kernel = kernels.get(handle or 0)
     if kernel is None:
         return None
     try:
-        kernel.compute(ctx)
+        lean = kernel.lean
+        if lean is not None:
+            lean(ctx)
+        else:
+            kernel.compute(ctx.value)
         return None
     except BaseException as exc:  # noqa: BLE001 - anything escaping here aborts the process
         try:

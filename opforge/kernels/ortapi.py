@@ -48,6 +48,11 @@ ONNX_TYPE_TENSOR = 1  # ONNXType
 CUSTOM_OP_VERSION = 18
 
 P = ctypes.c_void_p
+class Context(ctypes.c_void_p):
+    """An ``OrtKernelContext*`` as a callback receives it: ctypes hands a callback a subclass of a
+    simple type as the ctypes object itself (not an int), ready to pass on to OrtApi entries."""
+
+
 _OP_CALLBACKS = [  # (field, restype, argtypes) in OrtCustomOp's order
     ("CreateKernel", P, (P, P, P)),
     ("GetName", P, (P,)),
@@ -66,7 +71,7 @@ _OP_CALLBACKS = [  # (field, restype, argtypes) in OrtCustomOp's order
     ("GetVariadicOutputMinArity", ctypes.c_int, (P,)),
     ("GetVariadicOutputHomogeneity", ctypes.c_int, (P,)),
     ("CreateKernelV2", P, (P, P, P, ctypes.POINTER(P))),
-    ("KernelComputeV2", P, (P, P)),
+    ("KernelComputeV2", P, (P, Context)),
     ("InferOutputShapeFn", P, (P, P)),
     ("GetStartVersion", ctypes.c_int, (P,)),
     ("GetEndVersion", ctypes.c_int, (P,)),

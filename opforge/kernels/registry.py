@@ -93,11 +93,14 @@ def _cuda_kernel(opdef: OpDef) -> Callable:
     return run
 
 
-def resolve(opdef: OpDef, device: str = "cpu") -> Callable:
+def resolve(opdef: OpDef, device: str = "cpu", cuda_provider: bool = False) -> Callable:
     """A callable taking numpy inputs and returning numpy outputs for ``device``.
 
     An op with no cuda kernel resolves for ``"cuda"`` to what runs it on the CPU, with a one-time
-    :class:`~opforge.kernels.gpu.CudaFallbackWarning` that names it.
+    :class:`~opforge.kernels.gpu.CudaFallbackWarning` that names it. ``cuda_provider``: the session
+    runs on ONNX Runtime's CUDA execution provider, where such an op's torch reference runs on the
+    GPU instead (the CPU kernel returned here serves only nodes ONNX Runtime puts on the CPU); the
+    warning says so.
     """
     source = kernel_source(opdef, device)
     if source == "kernel":
@@ -107,7 +110,8 @@ def resolve(opdef: OpDef, device: str = "cpu") -> Callable:
     if device == "cuda" and kernel_source(opdef, "cpu"):
         from .gpu import warn_fallback
 
-        warn_fallback(opdef, "cpu kernel" if kernel_source(opdef, "cpu") == "kernel" else "torch reference")
+        warn_fallback(opdef, "cpu kernel" if kernel_source(opdef, "cpu") == "kernel" else "torch reference",
+                      cuda_provider)
         return resolve(opdef, "cpu")
     hint = (f"attach one with @{opdef.reference.__name__}.kernel({device!r}) (or a cpu kernel to fall back to)"
             if device != "cpu" else "attach @….kernel('cpu') or install torch so the reference can run")

@@ -103,9 +103,10 @@ def copy_options(options: Any) -> Any:
 class _Planner:
     """Checks each opforge node of a model and records its plan; publishes nothing."""
 
-    def __init__(self, model: onnx.ModelProto, prefer_functions: bool, device: str) -> None:
+    def __init__(self, model: onnx.ModelProto, prefer_functions: bool, device: str, cuda_provider: bool = False) -> None:
         self.model = model
         self.device = device
+        self.cuda_provider = cuda_provider  # the session runs on ONNX Runtime's CUDA execution provider
         self.prefer_functions = prefer_functions
         self.versions = {o.domain: o.version for o in model.opset_import}
         self.local_functions = {(f.domain, f.name) for f in model.functions}
@@ -145,7 +146,7 @@ class _Planner:
             return None
         where = f"node {node.name!r} ({opdef.name} v{opdef.version})"
         try:
-            kernel = resolve(opdef, self.device)
+            kernel = resolve(opdef, self.device, self.cuda_provider)
         except MissingKernelError as exc:
             raise MissingKernelError(f"{where}: {exc}") from None
         attrs = self.check_attributes(opdef, node, where)
@@ -298,7 +299,7 @@ def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool 
         inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
     except Exception:  # noqa: BLE001 - a model ORT accepts may still trip strict inference
         inferred = model
-    planner = _Planner(model, prefer_functions, device)
+    planner = _Planner(model, prefer_functions, device, cuda)
     planner.check_not_internal()
     planner.collect_types(inferred.graph)
     planner.names.update(n.name for n in _walk(model.graph))
