@@ -73,3 +73,24 @@ def test_special_functions_export_portable_and_run_on_plain_onnxruntime() -> Non
             expected = model(*args)
         for index, (e, o) in enumerate(zip(expected, got, strict=True)):
             opforge.assert_close(e.numpy(), o, f"batch {n}: output {index}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_frexp_lowering_is_bit_exact_on_plain_onnxruntime(dtype: torch.dtype) -> None:
+    class _Frexp(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.frexp(x)
+
+    info = torch.finfo(dtype)
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(300, dtype=dtype, generator=g) * torch.exp(torch.empty(300, dtype=dtype).uniform_(
+        -80, 80, generator=g)), torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 3.0, -0.5, 1.0,
+                                             info.max, info.tiny, info.tiny / 4, info.tiny * info.eps], dtype=dtype)])
+    proto = opforge.export(_Frexp(), (x,), portable=True)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    mantissa, exponent = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    expected_m, expected_e = (t.numpy() for t in torch.frexp(x))
+    bits = np.int64 if dtype == torch.float64 else np.int32
+    same = (mantissa.view(bits) == expected_m.view(bits)) | (np.isnan(mantissa) & np.isnan(expected_m))
+    assert same.all(), (x.numpy()[~same], mantissa[~same], expected_m[~same])
+    assert exponent.dtype == np.int32 and (exponent == expected_e).all()
