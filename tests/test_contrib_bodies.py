@@ -43,3 +43,54 @@ def test_nextafter_body_is_bit_exact(dtype: type) -> None:
     bits = np.int64 if dtype == np.float64 else np.int32
     same = (got.view(bits) == expected.view(bits)) | (np.isnan(got) & np.isnan(expected))
     assert same.all(), (x[~same], y[~same], got[~same], expected[~same])
+
+
+class _SpecialFunctions(torch.nn.Module):
+    """torch.special functions stock torch.onnx cannot export (or exports wrongly), in one model."""
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pos = x.abs() + 0.1
+        sp = torch.special
+        q, r = torch.linalg.qr(a)
+        return (torch.polygamma(2, pos), sp.erfcx(x * 4), sp.log_ndtr(x * 10), sp.bessel_j0(x * 8),
+                sp.bessel_y1(pos), sp.modified_bessel_k1(pos), sp.i1e(x * 9), sp.chebyshev_polynomial_t(x, 5),
+                sp.legendre_polynomial_p(x, 3), sp.zeta(pos + 1, pos), sp.spherical_bessel_j0(x * 3),
+                torch.nextafter(x, pos), q, r)
+
+
+def test_special_functions_export_portable_and_run_on_plain_onnxruntime() -> None:
+    model = _SpecialFunctions().eval()
+    batch = torch.export.Dim("batch", min=2, max=1024)
+    g = torch.Generator().manual_seed(0)
+    proto = opforge.export(model, (torch.randn(3, 6, generator=g), torch.randn(3, 5, 4, generator=g)),
+                           dynamic_shapes=({0: batch}, {0: batch}), portable=True)
+    assert not [n for n in proto.graph.node if n.domain not in ("", "opforge.contrib", "ai.onnx")]
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in (2, 7):
+        args = (torch.randn(n, 6, generator=g), torch.randn(n, 5, 4, generator=g))
+        got = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), args, strict=True)})
+        with torch.no_grad():
+            expected = model(*args)
+        for index, (e, o) in enumerate(zip(expected, got, strict=True)):
+            opforge.assert_close(e.numpy(), o, f"batch {n}: output {index}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_frexp_lowering_is_bit_exact_on_plain_onnxruntime(dtype: torch.dtype) -> None:
+    class _Frexp(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.frexp(x)
+
+    info = torch.finfo(dtype)
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(300, dtype=dtype, generator=g) * torch.exp(torch.empty(300, dtype=dtype).uniform_(
+        -80, 80, generator=g)), torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 3.0, -0.5, 1.0,
+                                             info.max, info.tiny, info.tiny / 4, info.tiny * info.eps], dtype=dtype)])
+    proto = opforge.export(_Frexp(), (x,), portable=True)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    mantissa, exponent = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    expected_m, expected_e = (t.numpy() for t in torch.frexp(x))
+    bits = np.int64 if dtype == torch.float64 else np.int32
+    same = (mantissa.view(bits) == expected_m.view(bits)) | (np.isnan(mantissa) & np.isnan(expected_m))
+    assert same.all(), (x.numpy()[~same], mantissa[~same], expected_m[~same])
+    assert exponent.dtype == np.int32 and (exponent == expected_e).all()

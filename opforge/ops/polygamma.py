@@ -61,10 +61,11 @@ def _(x, n: int):  # noqa: ANN001, ANN202
 @polygamma.samples
 def _(rng: np.random.Generator):  # noqa: ANN202
     # (no negative integers for n = 1: torch's trigamma gives rounding-dependent huge values there)
-    for n in (1, 2, 3):
-        for sample in _special.unary_samples(rng, -4.0, 12.0, [0.0, -2.5, 1.0, 0.5, 1e-3, 40.0, -0.3, 7.25,
-                                                               float("inf"), float("nan")]):
-            yield Sample(*sample.args, n=n).named(f"{sample.name}_n{n}")
+    special = [0.0, -2.5, 1.0, 0.5, 1e-3, 40.0, -0.3, 7.25, float("inf"), float("nan")]
+    yield from (Sample(*s.args, n=1).named(f"{s.name}_n1") for s in _special.unary_samples(rng, -4.0, 12.0, special))
+    for n in (2, 3):
+        yield Sample(rng.uniform(-4.0, 12.0, (4, 8)).astype(np.float32), n=n).named(f"uniform_n{n}")
+        yield Sample(np.array(special, np.float32), n=n).named(f"special_values_n{n}")
     yield Sample(rng.uniform(0.1, 8.0, (3, 5)).astype(np.float32), n=0).named("n0_digamma")
     yield Sample(rng.uniform(0.1, 30.0, (8,)), n=6).named("n6_float64")
 
