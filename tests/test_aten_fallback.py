@@ -200,6 +200,9 @@ def test_a_stock_translation_that_makes_an_invalid_node_falls_back():
     proto, notes = _export(fn, (x,))
     assert _fallback_ops(proto) == ["aten__amax__default"]
     _check(fn, (x,), _run(proto, (x,)))
+    # a stock translation that raises falls back too: torchlib's aten_amax needs a dim
+    proto, _ = _export(lambda x: torch.amax(x) + 1, (x,))
+    assert _fallback_ops(proto) == ["aten__amax__default"]
     # where the stock translation is valid it stays: no fallback for a 2-d input
     proto, _ = _export(fn, (torch.randn(3, 4),))
     assert _fallback_ops(proto) == [] and any(n.op_type == "ReduceMax" for n in proto.graph.node)

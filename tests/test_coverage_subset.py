@@ -32,7 +32,7 @@ SUBSET = {
     "polygamma.polygamma_n_2": "fallback", "linalg.svd": "fallback", "linalg.eigh": "fallback",
     "masked_select": "fallback", "mode": "fallback", "nn.functional.adaptive_max_pool2d": "fallback",
     "special.bessel_j0": "fallback", "special.chebyshev_polynomial_t": "fallback", "nonzero_static": "fallback",
-    "_segment_reduce.lengths": "fallback",
+    "_segment_reduce.lengths": "fallback", "resize_as_": "fallback",  # resize_as_: a MemoryFormat argument
 }
 
 

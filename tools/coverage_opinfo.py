@@ -568,7 +568,7 @@ finished op is appended to `build/coverage_opinfo.journal.jsonl`, which `--resum
 build torch.onnx's torchlib registry once and hand each export a copy (torch.onnx otherwise rebuilds
 it from source on every export; the entries are the same).
 
-`tests/test_coverage_subset.py` runs 25 of these ops (stock-handled, contrib-lowered and fallback
+`tests/test_coverage_subset.py` runs 26 of these ops (stock-handled, contrib-lowered and fallback
 ones) through the opforge and portable routes in the test suite.
 
 ## The generic fallback

@@ -412,6 +412,14 @@ def _constant(where: str, param: _Param, value: Any) -> Any:
     """A scalar argument as a Python value: graph values are folded when constant, refused otherwise."""
     if isinstance(value, (list, tuple)):
         return [_constant(where, param, v) for v in value]
+    if isinstance(value, str) and param.schema_type != "str" and "str" not in param.schema_type:
+        # torch.onnx hands memory formats, layouts and devices over as their str()
+        name = value.removeprefix("torch.")
+        if ("MemoryFormat" in param.schema_type and name in _MEMORY_FORMATS) or \
+                ("Layout" in param.schema_type and name in _LAYOUTS):
+            return getattr(torch, name)
+        if "Device" in param.schema_type and name == "cpu":
+            return None
     if value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device, torch.layout,
                                            torch.memory_format)):
         return value
