@@ -27,11 +27,12 @@ SUBSET = {
     "gather": "match", "nn.functional.layer_norm": "match",
     # stock fails; opforge's contrib ops lower them, with portable bodies
     "erfinv": "match", "lgamma": "match", "digamma": "match", "cummax": "match", "median": "match",
-    "hypot": "match", "i0": "match",
+    "hypot": "match", "i0": "match", "polygamma.polygamma_n_2": "match", "special.bessel_j0": "match",
+    "special.chebyshev_polynomial_t": "match", "masked_select": "match",
     # nothing translates these: the generic fallback runs them by torch
-    "polygamma.polygamma_n_2": "fallback", "linalg.svd": "fallback", "linalg.eigh": "fallback",
-    "masked_select": "fallback", "mode": "fallback", "nn.functional.adaptive_max_pool2d": "fallback",
-    "special.bessel_j0": "fallback", "special.chebyshev_polynomial_t": "fallback", "nonzero_static": "fallback",
+    "linalg.svd": "fallback", "linalg.eigh": "fallback", "special.airy_ai": "fallback", "igamma": "fallback",
+    "linalg.slogdet": "fallback", "mode": "fallback", "nn.functional.adaptive_max_pool2d": "fallback",
+    "nonzero_static": "fallback",
     "_segment_reduce.lengths": "fallback", "resize_as_": "fallback",  # resize_as_: a MemoryFormat argument
 }
 
