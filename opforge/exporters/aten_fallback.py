@@ -394,18 +394,7 @@ def resolve(domain: str, op_type: str) -> OpDef | None:
 
 def _bind(overload: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
     """An fx call's arguments by schema name, defaults filled in."""
-    bound: dict[str, Any] = {}
-    positional = list(args)
-    for arg in overload._schema.arguments:
-        if not arg.kwarg_only and positional:
-            bound[arg.name] = positional.pop(0)
-        elif arg.name in kwargs:
-            bound[arg.name] = kwargs[arg.name]
-        elif arg.has_default_value():
-            bound[arg.name] = arg.default_value
-        else:
-            raise FallbackError(f"{overload}: argument {arg.name!r} is missing from the call")
-    return bound
+    return dynamo.bind_call(overload, args, kwargs, FallbackError)
 
 
 def _constant(where: str, param: _Param, value: Any) -> Any:

@@ -58,8 +58,25 @@ def add_translation(target: Any, fn: Callable) -> None:
     _TRANSLATIONS[target] = fn
 
 
+def bind_call(overload: Any, args: tuple, kwargs: dict, error: type[Exception] = TypeError) -> dict[str, Any]:
+    """The arguments of an fx call of ``overload`` by schema name, defaults filled in (``error`` when one
+    is missing)."""
+    bound: dict[str, Any] = {}
+    positional = list(args)
+    for arg in overload._schema.arguments:
+        if not arg.kwarg_only and positional:
+            bound[arg.name] = positional.pop(0)
+        elif arg.name in kwargs:
+            bound[arg.name] = kwargs[arg.name]
+        elif arg.has_default_value():
+            bound[arg.name] = arg.default_value
+        else:
+            raise error(f"{overload}: argument {arg.name!r} is missing from the call")
+    return bound
+
+
 def translation_table() -> dict[Any, Callable]:
     return dict(_TRANSLATIONS)
 
 
-__all__ = ["add_translation", "make_translation", "register", "translation_table"]
+__all__ = ["add_translation", "bind_call", "make_translation", "register", "translation_table"]

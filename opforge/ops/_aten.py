@@ -23,18 +23,7 @@ OVERRIDES: dict[Any, str] = {}
 
 def bind(overload: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
     """The arguments of an fx call of ``overload`` by schema name, defaults filled in."""
-    bound: dict[str, Any] = {}
-    positional = list(args)
-    for arg in overload._schema.arguments:
-        if not arg.kwarg_only and positional:
-            bound[arg.name] = positional.pop(0)
-        elif arg.name in kwargs:
-            bound[arg.name] = kwargs[arg.name]
-        elif arg.has_default_value():
-            bound[arg.name] = arg.default_value
-        else:
-            raise TypeError(f"{overload}: argument {arg.name!r} is missing from the call")
-    return bound
+    return dynamo.bind_call(overload, args, kwargs)
 
 
 def emit(opdef: OpDef, *inputs: Any, **attrs: Any) -> Any:
