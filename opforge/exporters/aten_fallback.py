@@ -563,6 +563,34 @@ def _invalid_node_targets(proto: Any, exc: BaseException, table: dict) -> list[A
     return targets
 
 
+def _report(target: Any, opdef: OpDef) -> None:
+    summary.add(summary.SummaryEntry(
+        "fallback", f"{target}",
+        f"no working ONNX translation; runs as {opdef.name} by torch inside opforge.InferenceSession "
+        "(needs torch at inference time; not portable)", recipe(opdef), portable=False))
+
+
+# torch decomposes these into their ``_ex`` form plus an error check wrapped in ``with_effects``, which
+# torch.onnx cannot translate (KeyError on _linalg_check_errors). A translation of the op itself keeps it
+# whole (torch.onnx does not decompose an op that has one), and it runs as one fallback node.
+KEEP_WHOLE = ("linalg_lu_factor", "linalg_ldl_factor")
+
+
+def _kept_whole(target: Any) -> Callable:
+    def translate(*args: Any, **kwargs: Any) -> Any:
+        opdef = declare(target)
+        _report(target, opdef)  # only when the model really holds the op
+        return make_translation(opdef)(*args, **kwargs)
+
+    return translate
+
+
+def keep_whole_translations() -> dict[Any, Callable]:
+    """Translations that keep the ops of KEEP_WHOLE whole, as fallback nodes."""
+    return {getattr(torch.ops.aten, name).default: _kept_whole(getattr(torch.ops.aten, name).default)
+            for name in KEEP_WHOLE}
+
+
 def export_with_fallback(export: Callable[[dict], Any], table: dict, *, validate: Callable[[Any], None] | None = None,
                          max_rounds: int = 8) -> Any:
     """Run ``export(table)``; when torch.onnx fails to translate aten/prims ops, add fallback translations for
@@ -598,10 +626,7 @@ def export_with_fallback(export: Callable[[dict], Any], table: dict, *, validate
                 problems.append(str(err))
                 continue
             table[target] = make_translation(opdef)
-            summary.add(summary.SummaryEntry(
-                "fallback", f"{target}",
-                f"no working ONNX translation; runs as {opdef.name} by torch inside opforge.InferenceSession "
-                "(needs torch at inference time; not portable)", recipe(opdef), portable=False))
+            _report(target, opdef)
         if problems and len(problems) == len(targets):
             raise FallbackError("opforge.export: no ONNX translation and no fallback: " + "; ".join(problems))
     return export(table)

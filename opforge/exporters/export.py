@@ -184,7 +184,8 @@ def to_onnx(
                 lambda translations: torch.onnx.export(target, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
                                                        dynamo=True, custom_translation_table=translations,
                                                        **torch_onnx_kwargs),
-                {**dynamo_translation.translation_table(), **extra_table}, validate=_validate_program)
+                {**aten_fallback.keep_whole_translations(), **dynamo_translation.translation_table(), **extra_table},
+                validate=_validate_program)
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
