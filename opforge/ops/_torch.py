@@ -51,24 +51,8 @@ def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | 
         raise error from exc
 
 
-def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> Any:
-    tensors = [None if a is None else _from_numpy(np.asarray(a)) for a in arrays]
-    low = upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION
-    if low:
-        dtype = tensors[0].dtype
-        tensors = [t.float() if t is not None and t.dtype == dtype else t for t in tensors]
-    with torch.no_grad():
-        out = fn(*tensors, **kwargs)
-    if isinstance(out, (tuple, list)):
-        return tuple(_to_numpy(o.to(dtype) if low and o.is_floating_point() else o) for o in out)
-    return _to_numpy(out.to(dtype) if low and out.is_floating_point() else out)
-
-
-def cuda(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: Any) -> Any:
-    """As :func:`cpu` with cupy arrays on the GPU."""
-    import cupy
-
-    tensors = [None if a is None else torch.from_dlpack(a) for a in arrays]
+def _run(fn: Callable[..., Any], tensors: list, upcast: bool, kwargs: dict) -> tuple[tuple, bool]:
+    """``fn`` on ``tensors`` (16-bit floats computed in float32 when ``upcast``): (outputs, was a tuple)."""
     low = upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION
     if low:
         dtype = tensors[0].dtype
@@ -76,5 +60,19 @@ def cuda(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: A
     with torch.no_grad():
         out = fn(*tensors, **kwargs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    outs = tuple(cupy.from_dlpack((o.to(dtype) if low and o.is_floating_point() else o).contiguous()) for o in outs)
-    return outs if isinstance(out, (tuple, list)) else outs[0]
+    return tuple(o.to(dtype) if low and o.is_floating_point() else o for o in outs), isinstance(out, (tuple, list))
+
+
+def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> Any:
+    outs, many = _run(fn, [None if a is None else _from_numpy(np.asarray(a)) for a in arrays], upcast, kwargs)
+    results = tuple(_to_numpy(o) for o in outs)
+    return results if many else results[0]
+
+
+def cuda(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: Any) -> Any:
+    """As :func:`cpu` with cupy arrays on the GPU."""
+    import cupy
+
+    outs, many = _run(fn, [None if a is None else torch.from_dlpack(a) for a in arrays], upcast, kwargs)
+    results = tuple(cupy.from_dlpack(o.contiguous()) for o in outs)
+    return results if many else results[0]
