@@ -14,6 +14,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
+from onnx_models import one_node_model
 
 import opforge
 
@@ -100,10 +101,7 @@ def _(x, *, limit):
 
 
 def one_node(op_type: str, inputs: list[tuple[str, int, list]], outputs: list[tuple[str, int]], **attrs):
-    node = helper.make_node(op_type, [n for n, _, _ in inputs], [n for n, _ in outputs], domain=DOMAIN, **attrs)
-    graph = helper.make_graph([node], op_type, [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                              [helper.make_tensor_value_info(n, t, None) for n, t in outputs])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)])
+    return one_node_model(DOMAIN, op_type, inputs, [(n, t, None) for n, t in outputs], **attrs)
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])

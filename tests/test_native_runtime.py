@@ -15,6 +15,7 @@ import onnxruntime
 import pytest
 import torch
 from onnx import TensorProto, helper
+from onnx_models import one_node_model
 
 import opforge
 from opforge.kernels import native
@@ -97,11 +98,7 @@ def _(xs):
 
 def model_of(op_type: str, inputs: list[tuple[str, int, list]], outputs: list[tuple[str, int, list | None]],
              node_inputs: list[str] | None = None, **attrs) -> onnx.ModelProto:
-    node = helper.make_node(op_type, node_inputs or [n for n, _, _ in inputs], [n for n, _, _ in outputs],
-                            domain=DOMAIN, name=f"the_{op_type}", **attrs)
-    graph = helper.make_graph([node], op_type, [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                              [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)])
+    return one_node_model(DOMAIN, op_type, inputs, outputs, node_inputs, name=f"the_{op_type}", **attrs)
 
 
 def scale_model(**attrs) -> onnx.ModelProto:
