@@ -4,10 +4,11 @@ this package registers them all (see :func:`opforge.ops._aten.overrides`)."""
 
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
+from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
 from . import frexp as frexp
 from . import masked_select as masked_select
 from . import pad as pad
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "masked_select", "pad", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "diagonal_scatter", "divide", "frexp", "masked_select", "pad", "zero_dim"]
