@@ -309,9 +309,13 @@ def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool 
     planner.names.update(n.name for n in _walk(model.graph))
     found: list[tuple[onnx.NodeProto, onnx.GraphProto, native.NodePlan]] = []
 
+    fed = {i.name for i in model.graph.input} - {i.name for i in model.graph.initializer}
+
     def plan(node: onnx.NodeProto, graph: onnx.GraphProto) -> None:
         node_plan = planner.plan(node)
         if node_plan is not None:
+            if graph is model.graph:
+                node_plan.fed = frozenset(k for k, name in enumerate(node.input) if name in fed)
             found.append((node, graph, node_plan))
 
     _visit(model.graph, plan)
