@@ -9,6 +9,7 @@ from . import divide as divide
 from . import frexp as frexp
 from . import masked_select as masked_select
 from . import pad as pad
+from . import unique_consecutive as unique_consecutive
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "diagonal_scatter", "divide", "frexp", "masked_select", "pad", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "diagonal_scatter", "divide", "frexp", "masked_select", "pad", "unique_consecutive", "zero_dim"]
