@@ -37,6 +37,7 @@ from . import laguerre_polynomial_l as laguerre_polynomial_l
 from . import legendre_polynomial_p as legendre_polynomial_p
 from . import lgamma as lgamma
 from . import linalg_inv as linalg_inv
+from . import linalg_pinv as linalg_pinv
 from . import linalg_qr as linalg_qr
 from . import linalg_solve as linalg_solve
 from . import log_ndtr as log_ndtr
@@ -63,7 +64,7 @@ __all__ = ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebysh
            "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "cholesky", "copysign",
            "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "eigvalsh", "erfcx", "erfinv", "fmax", "fmin",
            "hermite_polynomial_h", "hermite_polynomial_he", "hypot", "i0", "i1", "i1e", "isin", "kthvalue",
-           "laguerre_polynomial_l", "legendre_polynomial_p", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
+           "laguerre_polynomial_l", "legendre_polynomial_p", "lgamma", "linalg_inv", "linalg_pinv", "linalg_qr", "linalg_solve",
            "log_ndtr", "lowerings", "median", "modified_bessel_k0", "modified_bessel_k1", "nanmedian", "nextafter",
            "polygamma", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "scatter_reduce", "searchsorted",
            "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
