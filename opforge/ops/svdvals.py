@@ -77,12 +77,39 @@ def _full_shapes(A: object, full_matrices: bool) -> tuple[object, object]:  # no
             std.Concat(batch, n if full_matrices else k, n, axis=0))
 
 
+def _static_empty(A: object) -> bool:  # noqa: N803
+    """A has a static shape with a 0 in it: then U, S and Vh are fixed (empty, or the identity that torch
+    returns for the complete U / Vh of an m x 0 / 0 x n matrix) and carry no sign LAPACK chooses."""
+    shape = getattr(A, "shape", None)
+    return shape is not None and all(isinstance(d, int) for d in shape) and 0 in tuple(shape)
+
+
+def _empty_svd(A: object, full_matrices: bool) -> tuple[object, object, object]:  # noqa: N803
+    from onnx import numpy_helper
+    from onnxscript import ir
+
+    std = _aten.std_opset()
+    *batch, m, n = (int(d) for d in A.shape)
+    k = min(m, n)
+    dtype = np.float32 if A.dtype == ir.DataType.FLOAT else np.float64
+
+    def constant(value: np.ndarray) -> object:
+        return std.Constant(value=numpy_helper.from_array(np.ascontiguousarray(value.astype(dtype)), "value"))
+
+    u = np.broadcast_to(np.eye(m, m if full_matrices else k), (*batch, m, m if full_matrices else k))
+    vh = np.broadcast_to(np.eye(n if full_matrices else k, n), (*batch, n if full_matrices else k, n))
+    return constant(u), constant(np.zeros((*batch, k))), constant(vh)
+
+
 @_aten.lowers(torch.ops.aten._linalg_svd.default, svdvals,
-              when=lambda a: _jacobi.lowerable(a["A"]) and (not a["compute_uv"] or _jacobi.dropped(0, 2)))
+              when=lambda a: _jacobi.lowerable(a["A"]) and (not a["compute_uv"] or _static_empty(a["A"])
+                                                            or _jacobi.dropped(0, 2)))
 def _(a: dict) -> object:
     """_linalg_svd(Tensor A, bool full_matrices=False, bool compute_uv=True, *, str? driver=None) -> (Tensor U,
     Tensor S, Tensor Vh): the singular values, where no singular vectors are read (their signs are LAPACK's
-    choice: a call that reads them stays on the fallback)"""
+    choice: a call that reads them stays on the fallback), or all three for a statically empty A"""
+    if a["compute_uv"] and _static_empty(a["A"]):
+        return _empty_svd(a["A"], bool(a["full_matrices"]))
     if a["compute_uv"]:
         u_shape, vh_shape = _full_shapes(a["A"], bool(a["full_matrices"]))
     else:
