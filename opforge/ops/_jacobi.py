@@ -1,11 +1,13 @@
-"""Jacobi eigen- and singular-value solvers in ONNX (cyclic sweeps in a Loop), shared by the portable bodies of
+"""Jacobi eigen- and singular-value solvers in ONNX (Jacobi sweeps in a Loop), shared by the portable bodies of
 Eigvalsh, Svdvals and LinalgPinv.
 
-Both work in float64 on a batch ``(*, ., .)`` and sweep the pairs (p, q), p < q, in row-cyclic order; one
-rotation touches rows / columns p and q only (Where on index masks, O(n^2) per rotation). A sweep loop stops
-as soon as every matrix of the batch has converged, and after ``MAX_SWEEPS`` sweeps at the latest: cyclic
-Jacobi converges quadratically, so in float64 matrices of a few hundred rows need well under 15 sweeps; the
-cap only bounds inputs that cannot converge (NaN / inf). Rotations follow Golub & Van Loan, Matrix
+Both work in float64 on a batch ``(*, ., .)``. A sweep visits every index pair (p, q) once, in the round-robin
+(tournament) order: each of its N - 1 rounds (N = n rounded up to even) rotates N / 2 disjoint pairs at once,
+as one orthogonal matrix J applied by MatMul, so a sweep is N - 1 Loop iterations of a few batched MatMuls
+rather than n (n - 1) / 2 iterations of elementwise updates. The sweep loop stops as soon as every matrix of
+the batch has converged, and after ``MAX_SWEEPS`` sweeps at the latest: Jacobi with this ordering converges
+quadratically (Luk & Park 1989), so in float64 matrices of a few hundred rows need well under 15 sweeps;
+the cap only bounds inputs that cannot converge (NaN / inf). Rotations follow Golub & Van Loan, Matrix
 Computations, alg. 8.4.1 (sym.schur2) and 8.6.3 (one-sided Jacobi, Hestenes).
 """
 
@@ -40,14 +42,41 @@ def rotation(app, aqq, apq):  # noqa: ANN001, ANN201
 
 
 @script(BODY_LIB, default_opset=op)
-def pairs(n):  # noqa: ANN001, ANN201
-    """The index pairs (p, q), p < q < n, in row-cyclic order: two int64 vectors of length n (n - 1) / 2."""
-    flat = op.Range(op.Constant(value_int=0), op.Mul(n, n), op.Constant(value_int=1))
-    safe = op.Max(n, op.Constant(value_int=1))  # n = 0: flat is empty, but Mod still refuses a 0 divisor
-    p = op.Div(flat, safe)
-    q = op.Mod(flat, safe)
-    keep = op.Less(p, q)
-    return op.Compress(p, keep, axis=0), op.Compress(q, keep, axis=0)
+def round_pairs(n, r):  # noqa: ANN001, ANN201
+    """Round r of the round-robin schedule of n indices: N / 2 disjoint pairs (p, q), p < q, N = n rounded up
+    to even (player 0 stays, the others turn one place a round). A pair with q = n (odd n: the bye) is idle."""
+    one = op.Constant(value_int=1)
+    two = op.Constant(value_int=2)
+    players = op.Mul(op.Div(op.Add(n, one), two), two)
+    ring = op.Max(op.Sub(players, one), one)  # (a Mod by 0 fails even on empty tensors)
+    left = op.Range(op.Constant(value_int=0), op.Div(players, two), one)
+    right = op.Sub(op.Sub(players, one), left)
+    at_left = op.Where(op.Equal(left, op.Constant(value_int=0)), left,
+                       op.Add(op.Mod(op.Add(op.Sub(left, one), r), ring), one))
+    at_right = op.Add(op.Mod(op.Add(op.Sub(right, one), r), ring), one)
+    return op.Min(at_left, at_right), op.Max(at_left, at_right)
+
+
+@script(BODY_LIB, default_opset=op)
+def round_count(n):  # noqa: ANN001, ANN201
+    """N - 1 rounds make a sweep (0 for n = 0)."""
+    one = op.Constant(value_int=1)
+    players = op.Mul(op.Div(op.Add(n, one), op.Constant(value_int=2)), op.Constant(value_int=2))
+    return op.Max(op.Sub(players, one), op.Constant(value_int=0))
+
+
+@script(BODY_LIB, default_opset=op)
+def round_rotation(e_p, e_q, c, s, eye):  # noqa: ANN001, ANN201
+    """J (*, n, n): the identity with J[p, p] = J[q, q] = c, J[p, q] = s, J[q, p] = -s for each pair of the
+    round; e_p, e_q (h, n) one-hot rows of the pairs (a zero row for the bye), c, s (*, h)."""
+    e_pt = op.Transpose(e_p, perm=[1, 0])
+    e_qt = op.Transpose(e_q, perm=[1, 0])
+    before = op.Constant(value_ints=[-2])
+    shrink = op.Unsqueeze(op.Sub(c, op.CastLike(op.Constant(value_float=1.0), c)), before)
+    turn = op.Unsqueeze(s, before)
+    diagonal = op.Add(op.MatMul(op.Mul(e_pt, shrink), e_p), op.MatMul(op.Mul(e_qt, shrink), e_q))
+    off = op.Sub(op.MatMul(op.Mul(e_pt, turn), e_q), op.MatMul(op.Mul(e_qt, turn), e_p))
+    return op.Add(eye, op.Add(diagonal, off))
 
 
 @script(BODY_LIB, default_opset=op)
@@ -57,97 +86,80 @@ def jacobi_eigh(a):  # noqa: ANN001, ANN201
     1e-14 of its Frobenius norm (that changes no eigenvalue by more than 1e-14 ||a||)."""
     n = op.Squeeze(op.Shape(a, start=-1))
     idx = op.Range(op.Constant(value_int=0), n, op.Constant(value_int=1))
-    rows = op.Unsqueeze(idx, op.Constant(value_ints=[-1]))
-    eye = op.CastLike(op.Equal(rows, idx), a)
+    eye = op.CastLike(op.Equal(op.Unsqueeze(idx, op.Constant(value_ints=[-1])), idx), a)
     v = op.Expand(eye, op.Shape(a))
-    ps, qs = pairs(n)
-    count = op.Size(ps)
+    rounds = round_count(n)
     zero = op.CastLike(op.Constant(value_float=0.0), a)
-    both = op.Constant(value_ints=[-1, -2])
+    last = op.Constant(value_ints=[-1])
     last_two = op.Constant(value_ints=[-2, -1])
     # rotations keep the Frobenius norm: the threshold is fixed up front
     limit = op.Mul(op.CastLike(op.Constant(value_float=1e-28), a), op.ReduceSum(op.Mul(a, a), last_two, keepdims=0))
     for _sweep in range(MAX_SWEEPS):
-        for k in range(count):
-            p = op.Gather(ps, k)
-            q = op.Gather(qs, k)
-            col_p = op.Gather(a, p, axis=-1)
-            col_q = op.Gather(a, q, axis=-1)
-            c, s = rotation(op.Gather(col_p, p, axis=-1), op.Gather(col_q, q, axis=-1), op.Gather(col_q, p, axis=-1))
-            c3 = op.Unsqueeze(c, both)
-            s3 = op.Unsqueeze(s, both)
-            # a <- J^T a J: rows p, q, then columns p, q; a[p, q] = a[q, p] = 0 exactly
-            row_p = op.Unsqueeze(op.Gather(a, p, axis=-2), op.Constant(value_ints=[-2]))
-            row_q = op.Unsqueeze(op.Gather(a, q, axis=-2), op.Constant(value_ints=[-2]))
-            a = op.Where(op.Equal(rows, p), op.Sub(op.Mul(c3, row_p), op.Mul(s3, row_q)),
-                         op.Where(op.Equal(rows, q), op.Add(op.Mul(s3, row_p), op.Mul(c3, row_q)), a))
-            new_p = op.Unsqueeze(op.Gather(a, p, axis=-1), op.Constant(value_ints=[-1]))
-            new_q = op.Unsqueeze(op.Gather(a, q, axis=-1), op.Constant(value_ints=[-1]))
-            a = op.Where(op.Equal(idx, p), op.Sub(op.Mul(c3, new_p), op.Mul(s3, new_q)),
-                         op.Where(op.Equal(idx, q), op.Add(op.Mul(s3, new_p), op.Mul(c3, new_q)), a))
-            pq = op.Or(op.And(op.Equal(rows, p), op.Equal(idx, q)), op.And(op.Equal(rows, q), op.Equal(idx, p)))
-            a = op.Where(pq, zero, a)
-            v_p = op.Unsqueeze(op.Gather(v, p, axis=-1), op.Constant(value_ints=[-1]))
-            v_q = op.Unsqueeze(op.Gather(v, q, axis=-1), op.Constant(value_ints=[-1]))
-            v = op.Where(op.Equal(idx, p), op.Sub(op.Mul(c3, v_p), op.Mul(s3, v_q)),
-                         op.Where(op.Equal(idx, q), op.Add(op.Mul(s3, v_p), op.Mul(c3, v_q)), v))
+        for r in range(rounds):
+            p, q = round_pairs(n, r)
+            e_p = op.CastLike(op.Equal(op.Unsqueeze(p, last), idx), a)
+            e_q = op.CastLike(op.Equal(op.Unsqueeze(q, last), idx), a)
+            rows_p = op.MatMul(e_p, a)  # (*, h, n): row p of each pair
+            rows_q = op.MatMul(e_q, a)
+            app = op.ReduceSum(op.Mul(rows_p, e_p), last, keepdims=0)
+            aqq = op.ReduceSum(op.Mul(rows_q, e_q), last, keepdims=0)
+            apq = op.ReduceSum(op.Mul(rows_p, e_q), last, keepdims=0)  # 0 for the bye: no rotation
+            c, s = rotation(app, aqq, apq)
+            j = round_rotation(e_p, e_q, c, s, eye)
+            a = op.MatMul(op.MatMul(op.Einsum(j, equation="...ij->...ji"), a), j)
+            # a[p, q] = a[q, p] = 0 exactly, as the rotation makes them
+            pq = op.Add(op.MatMul(op.Transpose(e_p, perm=[1, 0]), e_q), op.MatMul(op.Transpose(e_q, perm=[1, 0]), e_p))
+            a = op.Where(op.Greater(pq, zero), zero, a)
+            v = op.MatMul(v, j)
         off = op.ReduceSum(op.Mul(op.Mul(a, a), op.Sub(op.CastLike(op.Constant(value_float=1.0), a), eye)),
                            last_two, keepdims=0)
         excess = op.Sub(off, limit)
-        converged = op.Not(op.Greater(op.ReduceMax(op.Concat(op.Reshape(excess, op.Constant(value_ints=[-1])),
+        converged = op.Not(op.Greater(op.ReduceMax(op.Concat(op.Reshape(excess, last),
                                                             op.Reshape(zero, op.Constant(value_ints=[1])), axis=0),
                                                   keepdims=0), zero))
         if converged:
             break
-    d = op.ReduceSum(op.Mul(a, eye), op.Constant(value_ints=[-1]), keepdims=0)
+    d = op.ReduceSum(op.Mul(a, eye), last, keepdims=0)
     return d, v
 
 
 @script(BODY_LIB, default_opset=op)
 def jacobi_svd(b):  # noqa: ANN001, ANN201
     """One-sided Jacobi on float64 matrices b (*, m, k), m >= k: w = b v with mutually orthogonal columns
-    and orthogonal v (*, k, k), so the singular values of b are the column norms of w, accurate relative to
-    each singular value (no b^T b is formed). Stops when every pair of columns of every matrix has
-    |w_p . w_q| <= (1e-14 + m eps) |w_p| |w_q|."""
+    and orthogonal v (*, k, k), so the singular values of b are the column norms of w, accurate to
+    ~eps ||b|| (relative to each one for graded columns; no b^T b is formed). Stops when every pair of
+    columns of every matrix has |w_p . w_q| <= (1e-14 + m eps) |w_p| |w_q|."""
     k = op.Squeeze(op.Shape(b, start=-1))
     m = op.Squeeze(op.Shape(b, start=-2, end=-1))
     idx = op.Range(op.Constant(value_int=0), k, op.Constant(value_int=1))
-    rows = op.Unsqueeze(idx, op.Constant(value_ints=[-1]))
-    eye = op.CastLike(op.Equal(rows, idx), b)
+    eye = op.CastLike(op.Equal(op.Unsqueeze(idx, op.Constant(value_ints=[-1])), idx), b)
     v = op.Expand(eye, op.Concat(op.Shape(b, end=-2), op.Shape(b, start=-1), op.Shape(b, start=-1), axis=0))
-    ps, qs = pairs(k)
-    count = op.Size(ps)
+    rounds = round_count(k)
     zero = op.CastLike(op.Constant(value_float=0.0), b)
-    both = op.Constant(value_ints=[-1, -2])
     last = op.Constant(value_ints=[-1])
+    down = op.Constant(value_ints=[-2])
     tol = op.Add(op.CastLike(op.Constant(value_float=1e-14), b),
                  op.Mul(op.CastLike(m, b), op.CastLike(op.Constant(value_float=2.220446049250313e-16), b)))
     w = op.Identity(b)
     for _sweep in range(MAX_SWEEPS):
-        for j in range(count):
-            p = op.Gather(ps, j)
-            q = op.Gather(qs, j)
-            w_p = op.Gather(w, p, axis=-1)
-            w_q = op.Gather(w, q, axis=-1)
-            c, s = rotation(op.ReduceSum(op.Mul(w_p, w_p), last, keepdims=0),
-                            op.ReduceSum(op.Mul(w_q, w_q), last, keepdims=0),
-                            op.ReduceSum(op.Mul(w_p, w_q), last, keepdims=0))
-            c3 = op.Unsqueeze(c, both)
-            s3 = op.Unsqueeze(s, both)
-            col_p = op.Unsqueeze(w_p, last)
-            col_q = op.Unsqueeze(w_q, last)
-            w = op.Where(op.Equal(idx, p), op.Sub(op.Mul(c3, col_p), op.Mul(s3, col_q)),
-                         op.Where(op.Equal(idx, q), op.Add(op.Mul(s3, col_p), op.Mul(c3, col_q)), w))
-            v_p = op.Unsqueeze(op.Gather(v, p, axis=-1), last)
-            v_q = op.Unsqueeze(op.Gather(v, q, axis=-1), last)
-            v = op.Where(op.Equal(idx, p), op.Sub(op.Mul(c3, v_p), op.Mul(s3, v_q)),
-                         op.Where(op.Equal(idx, q), op.Add(op.Mul(s3, v_p), op.Mul(c3, v_q)), v))
+        for r in range(rounds):
+            p, q = round_pairs(k, r)
+            e_p = op.CastLike(op.Equal(op.Unsqueeze(p, last), idx), b)
+            e_q = op.CastLike(op.Equal(op.Unsqueeze(q, last), idx), b)
+            w_p = op.MatMul(w, op.Transpose(e_p, perm=[1, 0]))  # (*, m, h): column p of each pair
+            w_q = op.MatMul(w, op.Transpose(e_q, perm=[1, 0]))  # a zero column for the bye: no rotation
+            c, s = rotation(op.ReduceSum(op.Mul(w_p, w_p), down, keepdims=0),
+                            op.ReduceSum(op.Mul(w_q, w_q), down, keepdims=0),
+                            op.ReduceSum(op.Mul(w_p, w_q), down, keepdims=0))
+            j = round_rotation(e_p, e_q, c, s, eye)
+            w = op.MatMul(w, j)
+            v = op.MatMul(v, j)
         gram = op.Einsum(w, w, equation="...ij,...ik->...jk")
         norms = op.Sqrt(op.ReduceSum(op.Mul(gram, eye), last, keepdims=0))
-        scale = op.Mul(op.Unsqueeze(norms, last), op.Unsqueeze(norms, op.Constant(value_ints=[-2])))
+        scale = op.Mul(op.Unsqueeze(norms, last), op.Unsqueeze(norms, down))
         excess = op.Mul(op.Sub(op.Abs(gram), op.Mul(tol, scale)),
                         op.Sub(op.CastLike(op.Constant(value_float=1.0), b), eye))
-        converged = op.Not(op.Greater(op.ReduceMax(op.Concat(op.Reshape(excess, op.Constant(value_ints=[-1])),
+        converged = op.Not(op.Greater(op.ReduceMax(op.Concat(op.Reshape(excess, last),
                                                             op.Reshape(zero, op.Constant(value_ints=[1])), axis=0),
                                                   keepdims=0), zero))
         if converged:
