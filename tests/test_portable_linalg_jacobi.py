@@ -44,7 +44,10 @@ class _Spectra(torch.nn.Module):
                 torch.linalg.matrix_rank(sym, hermitian=True),
                 torch.linalg.svdvals(tall),
                 torch.linalg.svdvals(wide),
+                torch.linalg.eigh(sym).eigenvalues,  # eigenvectors dropped: lowered onto Eigvalsh
                 torch.linalg.cond(x),
+                torch.linalg.cond(x, -2),
+                torch.linalg.matrix_norm(tall, 2),
                 torch.linalg.matrix_rank(tall @ wide),  # rank 3 of 5
                 torch.linalg.matrix_norm(wide, "nuc"),
                 torch.linalg.svd(tall).S,  # U and Vh are dropped: no vectors needed
