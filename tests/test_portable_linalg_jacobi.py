@@ -46,8 +46,6 @@ class _Spectra(torch.nn.Module):
                 torch.linalg.svdvals(wide),
                 torch.linalg.eigh(sym).eigenvalues,  # eigenvectors dropped: lowered onto Eigvalsh
                 torch.linalg.cond(x),
-                torch.linalg.cond(x, -2),
-                torch.linalg.matrix_norm(tall, 2),
                 torch.linalg.matrix_rank(tall @ wide),  # rank 3 of 5
                 torch.linalg.matrix_norm(wide, "nuc"),
                 torch.linalg.svd(tall).S,  # U and Vh are dropped: no vectors needed
@@ -172,3 +170,15 @@ def test_eigen_and_singular_vectors_stay_on_the_fallback() -> None:
     assert fallback == {"aten___linalg_eigh__default", "aten___linalg_svd__default"}, fallback
     got = opforge.InferenceSession(proto).run(None, {proto.graph.input[0].name: a.numpy()})
     _assert_matches(got, _Vectors()(a))
+
+
+def test_spectral_norms_and_condition_numbers() -> None:
+    # (static shapes: torch.export itself fixes the batch dim of cond(p=-2) / matrix_norm(ord=2))
+    class Norms(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            return (torch.linalg.cond(x, 2), torch.linalg.cond(x, -2), torch.linalg.matrix_norm(x, 2),
+                    torch.linalg.matrix_norm(x, -2))
+
+    x = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(5))
+    proto = opforge.export(Norms(), (x,), portable=True)
+    _assert_matches(_run(proto, x), Norms()(x))
