@@ -555,6 +555,12 @@ def _kept_whole(target: Any) -> Callable:
     return translate
 
 
+def fallback_translation(target: Any) -> Callable:
+    """The translation that emits ``target`` as a fallback node (for translations that handle only some
+    argument combinations of an op and hand the others on)."""
+    return _kept_whole(target)
+
+
 def keep_whole_translations() -> dict[Any, Callable]:
     """Translations that keep the ops of KEEP_WHOLE whole, as fallback nodes."""
     return {getattr(torch.ops.aten, name).default: _kept_whole(getattr(torch.ops.aten, name).default)
@@ -644,4 +650,4 @@ def _has_body(qualified: str) -> bool:
 
 
 __all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fallback_nodes",
-           "make_translation", "op_type_of", "portable_error", "recipe", "resolve"]
+           "fallback_translation", "make_translation", "op_type_of", "portable_error", "recipe", "resolve"]
