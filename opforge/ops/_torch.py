@@ -1,6 +1,11 @@
 """Run a torch function as a contrib op's kernel: numpy in/out on the CPU (zero-copy through
 ``torch.from_numpy``), cupy in/out on the GPU (zero-copy through DLPack). Where torch implements an op's
-exact semantics this is both the fastest kernel and the reference itself."""
+exact semantics this is both the fastest kernel and the reference itself.
+
+A CPU kernel that declares ``out`` gets ONNX Runtime's output buffer(s) as numpy arrays: :func:`cpu` with
+``out=`` runs torch's ``out=`` variant on zero-copy views of them, so nothing is allocated and nothing is
+copied after the call (for a 1 MB output that copy, and the page faults of a fresh buffer, cost more than
+a sub-millisecond torch kernel)."""
 
 from __future__ import annotations
 
@@ -35,12 +40,23 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | None = None, **kwargs: Any) -> Any:
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    """The torch dtype of a numpy dtype (ml_dtypes' bfloat16 included)."""
+    return _from_numpy(np.empty(0, dtype)).dtype
+
+
+def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | None = None,
+        out: Any = None, **kwargs: Any) -> Any:
     """``fn(*tensors, **kwargs)`` on numpy arrays; a tuple result comes back as a tuple of arrays.
     ``upcast``: float16 inputs run in float32 and come back as float16 (torch lacks half kernels).
-    ``name``: the op's name, put in front of torch's error message (same exception type)."""
+    ``name``: the op's name, put in front of torch's error message (same exception type).
+    ``out``: ONNX Runtime's output buffer (a tuple of them for several outputs; None: return new arrays).
+    ``fn`` then gets ``out=`` zero-copy tensors over them (it must be a torch function that takes ``out``)
+    and ``out`` is returned; an upcast 16-bit float result is cast into it instead."""
     try:
-        return _cpu(fn, arrays, upcast, kwargs)
+        if out is None:
+            return _cpu(fn, arrays, upcast, kwargs)
+        return _cpu_into(fn, arrays, upcast, kwargs, out)
     except Exception as exc:
         if name is None or str(exc).startswith(name):
             raise
@@ -67,6 +83,25 @@ def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> A
     outs, many = _run(fn, [None if a is None else _from_numpy(np.asarray(a)) for a in arrays], upcast, kwargs)
     results = tuple(_to_numpy(o) for o in outs)
     return results if many else results[0]
+
+
+def _cpu_into(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict, out: Any) -> Any:
+    tensors = [None if a is None else _from_numpy(np.asarray(a)) for a in arrays]
+    many = isinstance(out, tuple)
+    targets = tuple(_from_numpy(o) for o in out) if many else (_from_numpy(out),)
+    low = upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION
+    with torch.no_grad():
+        if low:  # no half kernel: compute in float32, cast into the buffer
+            results, _ = _run(fn, tensors, upcast, kwargs)
+            for target, result in zip(targets, results, strict=True):
+                target.copy_(result)
+        else:
+            fn(*tensors, out=targets if many else targets[0], **kwargs)
+    for target, buffer in zip(targets, out if many else (out,), strict=True):
+        if tuple(target.shape) != buffer.shape:  # torch restrided a buffer of the right size: not where ORT reads
+            raise ValueError(f"the kernel's output has shape {tuple(target.shape)} but the output buffer (from "
+                             f"@infer) has shape {buffer.shape}; make @infer give the kernel's output shape")
+    return out
 
 
 def cuda(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: Any) -> Any:
