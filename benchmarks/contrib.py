@@ -14,6 +14,9 @@ writes, which every kernel pays).
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -23,7 +26,6 @@ from onnx import helper
 
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops
-from opforge._timing import median_seconds
 from opforge.kernels.registry import takes_out
 from opforge.portable import attach_functions
 from opforge.schemas import attribute_proto
@@ -128,6 +130,20 @@ def _model(op: opforge.OpDef, inputs: tuple, attrs: dict, portable: bool) -> onn
     return model
 
 
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each callable over ``repeat`` rounds, after one warm-up call each. Each round calls
+    every one once, so that load from other processes on a shared machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():
+        fn()
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -145,29 +161,34 @@ def main(argv: list[str] | None = None) -> int:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = opforge.InferenceSession(_model(op, inputs, attrs, False), options)
-        kernel_t = median_seconds(lambda s=session, f=feed: s.run(None, f), ns.repeat)
-        portable_t = None
-        if op.function_body is not None:
-            plain = ort.InferenceSession(_model(op, inputs, attrs, True).SerializeToString(), options,
-                                         providers=["CPUExecutionProvider"])
-            portable_t = median_seconds(lambda s=plain, f=feed: s.run(None, f), ns.repeat)
         tensors = [torch.from_numpy(x) for x in inputs]
-        with torch.no_grad():
-            eager_t = median_seconds(lambda o=op, t=tensors, a=attrs: o.reference(*t, **a), ns.repeat)
+
+        def eager(o: opforge.OpDef = op, t: list = tensors, a: dict = attrs) -> None:
+            with torch.no_grad():
+                o.reference(*t, **a)
+
         # the CPU kernel called directly on numpy arrays (writing into preallocated buffers where it takes
         # out, as in ONNX Runtime): its own cost, without ONNX Runtime and the bridge
         values = {a.name: attrs.get(a.name, a.default) for a in op.attributes}
         results = [np.asarray(r) for r in session.run(None, feed)]
         if takes_out(op.kernels["cpu"]):
             values["out"] = tuple(np.empty_like(r) for r in results) if len(results) > 1 else np.empty_like(results[0])
-        direct_t = median_seconds(lambda k=op.kernels["cpu"], x=inputs, v=values: k(*x, **v), ns.repeat)
         # the floors: nodes with the same outputs (fed those outputs) whose kernel does (almost) nothing
         floor_op = _floor1 if len(results) == 1 else _floor2
         floor_feed = {f"in{i}": r for i, r in enumerate(results)}
-        fixed_t, floor_t = (
-            median_seconds(lambda s=opforge.InferenceSession(_model(floor_op, tuple(results), {"touch": touch}, False),
-                                                             options), f=floor_feed: s.run(None, f), ns.repeat)
-            for touch in (0, 1))
+        fixed, floor = (opforge.InferenceSession(_model(floor_op, tuple(results), {"touch": touch}, False), options)
+                        for touch in (0, 1))
+        runs = {"eager": eager, "kernel": lambda s=session, f=feed: s.run(None, f),
+                "direct": lambda k=op.kernels["cpu"], x=inputs, v=values: k(*x, **v),
+                "fixed": lambda s=fixed, f=floor_feed: s.run(None, f),
+                "floor": lambda s=floor, f=floor_feed: s.run(None, f)}
+        if op.function_body is not None:
+            plain = ort.InferenceSession(_model(op, inputs, attrs, True).SerializeToString(), options,
+                                         providers=["CPUExecutionProvider"])
+            runs["portable"] = lambda s=plain, f=feed: s.run(None, f)
+        t = interleaved_medians(runs, ns.repeat)
+        eager_t, direct_t, kernel_t, fixed_t, floor_t = (t[k] for k in ("eager", "direct", "kernel", "fixed", "floor"))
+        portable_t = t.get("portable")
         shapes = " ".join("x".join(map(str, x.shape)) for x in inputs)
         rows.append((name, shapes, eager_t, direct_t, kernel_t, fixed_t, floor_t, portable_t))
     header = (f"{'op':<20} {'inputs':<26} {'eager ms':>9} {'kernel/eager':>12} {'ORT kernel ms':>13} {'ratio':>6} "
@@ -181,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{kernel_t / eager_t:>6.2f} {fixed_t / eager_t:>6.2f} {floor_t / eager_t:>6.2f} {portable}")
     print("\nkernel/eager = the CPU kernel called directly on numpy / eager torch; ratio = ONNX Runtime time / eager "
           "torch CPU time (1 thread each; median of "
-          f"{ns.repeat} runs after a warm-up)")
+          f"{ns.repeat} rounds after a warm-up, each round calling every variant once)")
     print("fixed / floor = nodes with the op's output shapes and dtypes through opforge.InferenceSession whose out\n"
           "kernel leaves the buffers untouched / writes zeros into them, over eager torch: what session.run, the\n"
           "dispatch, ONNX Runtime's fresh output buffers (their first touch) and handing them back cost.\n"

@@ -19,17 +19,22 @@ import torch
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+_read_only_warned = False  # torch warns once per process when handed a read-only array
+
+
 def _from_numpy(x: np.ndarray) -> torch.Tensor:
-    bfloat16 = x.dtype.name == "bfloat16"  # ml_dtypes' bfloat16: torch reads its bits as int16
-    if bfloat16:
-        x = x.view(np.int16)
-    if not x.flags.writeable:  # ORT hands read-only views; torch only reads them but warns
+    global _read_only_warned
+    # ml_dtypes' bfloat16 (a numpy "V" kind): torch reads its bits as int16. dtype.name is slow (Python code)
+    if x.dtype.kind == "V" and x.dtype.name == "bfloat16":
+        return _from_numpy(x.view(np.int16)).view(torch.bfloat16)
+    if not _read_only_warned and not x.flags.writeable:
+        # ORT hands read-only views; torch only reads them but warns (once): keep that warning quiet
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(x)
-    else:
-        t = torch.from_numpy(x)
-    return t.view(torch.bfloat16) if bfloat16 else t
+        _read_only_warned = True
+        return t
+    return torch.from_numpy(x)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -86,20 +91,24 @@ def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> A
 
 
 def _cpu_into(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict, out: Any) -> Any:
-    tensors = [None if a is None else _from_numpy(np.asarray(a)) for a in arrays]
-    many = isinstance(out, tuple)
-    targets = tuple(_from_numpy(o) for o in out) if many else (_from_numpy(out),)
-    low = upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION
-    with torch.no_grad():
-        if low:  # no half kernel: compute in float32, cast into the buffer
-            results, _ = _run(fn, tensors, upcast, kwargs)
-            for target, result in zip(targets, results, strict=True):
-                target.copy_(result)
-        else:
-            fn(*tensors, out=targets if many else targets[0], **kwargs)
-    for target, buffer in zip(targets, out if many else (out,), strict=True):
-        if tuple(target.shape) != buffer.shape:  # torch restrided a buffer of the right size: not where ORT reads
-            raise ValueError(f"the kernel's output has shape {tuple(target.shape)} but the output buffer (from "
+    # per call this is Python overhead on a sub-millisecond kernel: plain loops, no no_grad (tensors made
+    # from numpy never require grad, so autograd records nothing)
+    tensors = [a if a is None else _from_numpy(a if type(a) is np.ndarray else np.asarray(a)) for a in arrays]
+    if type(out) is tuple:
+        buffers, targets = out, tuple([_from_numpy(o) for o in out])
+        target: Any = targets
+    else:
+        buffers, target = (out,), _from_numpy(out)
+        targets = (target,)
+    if upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION:
+        results, _ = _run(fn, tensors, upcast, kwargs)  # no half kernel: compute in float32, cast into the buffer
+        for t, result in zip(targets, results, strict=True):
+            t.copy_(result)
+    else:
+        fn(*tensors, out=target, **kwargs)
+    for t, buffer in zip(targets, buffers, strict=True):
+        if t.shape != buffer.shape:  # torch restrided a buffer of the right size: not where ORT reads
+            raise ValueError(f"the kernel's output has shape {tuple(t.shape)} but the output buffer (from "
                              f"@infer) has shape {buffer.shape}; make @infer give the kernel's output shape")
     return out
 
