@@ -4,8 +4,8 @@ ONNX body where there is one) against eager PyTorch on CPU, measured in one run.
     python benchmarks/contrib.py [--repeat 20] [--only NAME]
 
 Ratios are ONNX Runtime time / eager torch time (lower is better; 1.0 = as fast as torch).
-Two floors, each a node with the op's output shapes and dtypes through ``opforge.InferenceSession``
-whose ``out`` kernel does the least a kernel can: *fixed* leaves ONNX Runtime's output buffers untouched
+Two floors, each a node with the op's inputs and its output shapes and dtypes through
+``opforge.InferenceSession`` whose ``out`` kernel does the least a kernel can: *fixed* leaves ONNX Runtime's output buffers untouched
 (``session.run``, the node's dispatch, the output allocation and the outputs handed back to Python);
 *floor* writes zeros into them (adds the first touch of a fresh buffer's pages and one pass of memory
 writes, which every kernel pays).
@@ -34,48 +34,110 @@ from opforge.types import TensorSpec, onnx_dtype
 _FLOOR = "opforge.benchmark"
 
 
-@opforge.op(f"{_FLOOR}::Floor1")
-def _floor1(a: torch.Tensor, touch: int = 1) -> torch.Tensor:
-    """Zeros like ``a`` (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
-    return torch.zeros_like(a)
+# The floors: a node with the op's inputs and its output shapes and dtypes (attributes ``shapes``: each
+# output's rank then its dims; ``dtypes``), whose out kernel does the least a kernel can. One op per
+# input x output count, so that ONNX Runtime and the bridge take the path the op's own node takes.
 
 
-def _zero(buffers: tuple, touch: int) -> None:
+def _out_specs(shapes: list[int], dtypes: list[str]) -> tuple[TensorSpec, ...]:
+    specs, at = [], 0
+    for dtype in dtypes:
+        rank = shapes[at]
+        specs.append(TensorSpec(tuple(shapes[at + 1:at + 1 + rank]), dtype))
+        at += 1 + rank
+    return tuple(specs)
+
+
+def _floor_kernel(shapes: list[int], dtypes: list[str], touch: int, out: object) -> object:
+    if out is None:  # no buffers from ONNX Runtime: new zeros
+        arrays = tuple(np.zeros(s.shape, s.dtype) for s in _out_specs(shapes, dtypes))
+        return arrays if len(arrays) > 1 else arrays[0]
     if touch:
-        for b in buffers:
-            b.fill(0)
-
-
-@_floor1.kernel("cpu")
-def _(a: np.ndarray, *, touch: int, out: np.ndarray | None = None) -> np.ndarray:
-    if out is None:
-        return np.zeros_like(a)
-    _zero((out,), touch)
+        for buffer in out if isinstance(out, tuple) else (out,):
+            buffer.fill(0)
     return out
 
 
-@_floor1.infer
-def _(a: TensorSpec, *, touch: int) -> TensorSpec:
-    return TensorSpec(a.shape, a.dtype)
+def _floor_reference(shapes: list[int], dtypes: list[str]) -> object:
+    outs = tuple(torch.zeros(s.shape, dtype=getattr(torch, s.dtype)) for s in _out_specs(shapes, dtypes))
+    return outs if len(outs) > 1 else outs[0]
 
 
-@opforge.op(f"{_FLOOR}::Floor2", outputs=["c", "d"])
-def _floor2(a: torch.Tensor, b: torch.Tensor, touch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zeros like ``a`` and ``b`` (``touch=0``: the kernel leaves ONNX Runtime's buffers untouched)."""
-    return torch.zeros_like(a), torch.zeros_like(b)
+@opforge.op(f"{_FLOOR}::Floor1x1")
+def _floor1x1(a: torch.Tensor, shapes: list[int], dtypes: list[str], touch: int = 1) -> torch.Tensor:
+    """Zeros of the given shape (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
+    return _floor_reference(shapes, dtypes)
 
 
-@_floor2.kernel("cpu")
-def _(a: np.ndarray, b: np.ndarray, *, touch: int, out: tuple | None = None) -> tuple:
-    if out is None:
-        return np.zeros_like(a), np.zeros_like(b)
-    _zero(out, touch)
-    return out
+@opforge.op(f"{_FLOOR}::Floor2x1")
+def _floor2x1(a: torch.Tensor, b: torch.Tensor, shapes: list[int], dtypes: list[str], touch: int = 1) -> torch.Tensor:
+    """Zeros of the given shape (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
+    return _floor_reference(shapes, dtypes)
 
 
-@_floor2.infer
-def _(a: TensorSpec, b: TensorSpec, *, touch: int) -> tuple[TensorSpec, TensorSpec]:
-    return TensorSpec(a.shape, a.dtype), TensorSpec(b.shape, b.dtype)
+@opforge.op(f"{_FLOOR}::Floor3x1")
+def _floor3x1(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, shapes: list[int], dtypes: list[str],
+              touch: int = 1) -> torch.Tensor:
+    """Zeros of the given shape (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
+    return _floor_reference(shapes, dtypes)
+
+
+@opforge.op(f"{_FLOOR}::Floor1x2", outputs=["y", "z"])
+def _floor1x2(a: torch.Tensor, shapes: list[int], dtypes: list[str],
+              touch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeros of the given shapes (``touch=0``: the kernel leaves ONNX Runtime's buffers untouched)."""
+    return _floor_reference(shapes, dtypes)  # type: ignore[return-value]
+
+
+@_floor1x1.kernel("cpu")
+def _(a: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int, out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor2x1.kernel("cpu")
+def _(a: np.ndarray, b: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int, out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor3x1.kernel("cpu")
+def _(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int,
+      out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor1x2.kernel("cpu")
+def _(a: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int, out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor1x1.infer
+def _(a: TensorSpec, *, shapes: list[int], dtypes: list[str], touch: int) -> TensorSpec:
+    return _out_specs(shapes, dtypes)[0]
+
+
+@_floor2x1.infer
+def _(a: TensorSpec, b: TensorSpec, *, shapes: list[int], dtypes: list[str], touch: int) -> TensorSpec:
+    return _out_specs(shapes, dtypes)[0]
+
+
+@_floor3x1.infer
+def _(a: TensorSpec, b: TensorSpec, c: TensorSpec, *, shapes: list[int], dtypes: list[str],
+      touch: int) -> TensorSpec:
+    return _out_specs(shapes, dtypes)[0]
+
+
+@_floor1x2.infer
+def _(a: TensorSpec, *, shapes: list[int], dtypes: list[str], touch: int) -> tuple[TensorSpec, ...]:
+    return _out_specs(shapes, dtypes)
+
+
+_FLOORS = {(1, 1): _floor1x1, (2, 1): _floor2x1, (3, 1): _floor3x1, (1, 2): _floor1x2}
+
+
+def _floor_session(inputs: tuple, results: list, touch: int, options: ort.SessionOptions) -> opforge.InferenceSession:
+    shapes = [d for r in results for d in (r.ndim, *r.shape)]
+    attrs = {"shapes": shapes, "dtypes": [r.dtype.name for r in results], "touch": touch}
+    return opforge.InferenceSession(_model(_FLOORS[len(inputs), len(results)], inputs, attrs, False), options)
 
 
 def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
@@ -131,13 +193,13 @@ def _model(op: opforge.OpDef, inputs: tuple, attrs: dict, portable: bool) -> onn
 
 
 def interleaved_medians(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each callable over ``repeat`` rounds, after one warm-up call each. Each round calls
-    every one once, so that load from other processes on a shared machine falls on all of them alike."""
+    """Median seconds of each callable over ``repeat`` rounds. Each round calls every one, so that load from
+    other processes on a shared machine falls on all of them alike; each timed call follows an untimed one of
+    the same callable, so that it runs warm (as in a loop over batches), not after another's cache traffic."""
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for fn in runs.values():
-        fn()
     for _ in range(repeat):
         for name, fn in runs.items():
+            fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -173,15 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         results = [np.asarray(r) for r in session.run(None, feed)]
         if takes_out(op.kernels["cpu"]):
             values["out"] = tuple(np.empty_like(r) for r in results) if len(results) > 1 else np.empty_like(results[0])
-        # the floors: nodes with the same outputs (fed those outputs) whose kernel does (almost) nothing
-        floor_op = _floor1 if len(results) == 1 else _floor2
-        floor_feed = {f"in{i}": r for i, r in enumerate(results)}
-        fixed, floor = (opforge.InferenceSession(_model(floor_op, tuple(results), {"touch": touch}, False), options)
-                        for touch in (0, 1))
+        # the floors: nodes with the op's inputs and outputs whose kernel does (almost) nothing
+        fixed, floor = (_floor_session(inputs, results, touch, options) for touch in (0, 1))
         runs = {"eager": eager, "kernel": lambda s=session, f=feed: s.run(None, f),
                 "direct": lambda k=op.kernels["cpu"], x=inputs, v=values: k(*x, **v),
-                "fixed": lambda s=fixed, f=floor_feed: s.run(None, f),
-                "floor": lambda s=floor, f=floor_feed: s.run(None, f)}
+                "fixed": lambda s=fixed, f=feed: s.run(None, f),
+                "floor": lambda s=floor, f=feed: s.run(None, f)}
         if op.function_body is not None:
             plain = ort.InferenceSession(_model(op, inputs, attrs, True).SerializeToString(), options,
                                          providers=["CPUExecutionProvider"])

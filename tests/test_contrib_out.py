@@ -136,3 +136,17 @@ def test_a_buffer_of_another_shape_is_an_error_not_a_silent_restride() -> None:
     a = np.ones((2, 3), np.float32)
     with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"^opforge\.contrib::Hypot: .*@infer"):
         CONTRIB["Hypot"].kernels["cpu"](a, a, out=np.empty((3, 2), np.float32))
+
+
+def test_contrib_benchmark_runs_with_its_floor_columns() -> None:
+    """benchmarks/contrib.py (in a subprocess: it declares its floor ops) prints a row with every column."""
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).parent.parent / "benchmarks" / "contrib.py"
+    done = subprocess.run([sys.executable, str(script), "--repeat", "1", "--only", "CumMax"], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("CumMax"))
+    assert len(row.split()) == 10, row  # op, inputs, eager, kernel/eager, ORT ms, ratio, fixed, floor, portable x2
