@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nkernel/eager = the CPU kernel called directly on numpy / eager torch; ratio = ONNX Runtime time / eager "
           "torch CPU time (1 thread each; median of "
           f"{ns.repeat} rounds after a warm-up, each round calling every variant once)")
-    print("fixed / floor = nodes with the op's output shapes and dtypes through opforge.InferenceSession whose out\n"
+    print("fixed / floor = nodes with the op's inputs, output shapes and dtypes through opforge.InferenceSession whose out\n"
           "kernel leaves the buffers untouched / writes zeros into them, over eager torch: what session.run, the\n"
           "dispatch, ONNX Runtime's fresh output buffers (their first touch) and handing them back cost.\n"
           "The CPU kernels write into ONNX Runtime's output buffers with torch's out= variant (or numpy's where\n"
