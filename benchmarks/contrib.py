@@ -7,8 +7,8 @@ Ratios are ONNX Runtime time / eager torch time (lower is better; 1.0 = as fast 
 Two floors, each a node with the op's inputs and its output shapes and dtypes through
 ``opforge.InferenceSession`` whose ``out`` kernel does the least a kernel can: *fixed* leaves ONNX Runtime's output buffers untouched
 (``session.run``, the node's dispatch, the output allocation and the outputs handed back to Python);
-*floor* writes zeros into them (adds the first touch of a fresh buffer's pages and one pass of memory
-writes, which every kernel pays).
+*floor* writes zeros into them (adds one pass of writes into ONNX Runtime's output buffers, which every
+kernel pays).
 """
 
 from __future__ import annotations
@@ -261,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{kernel_t / eager_t:>6.2f} {fixed_t / eager_t:>6.2f} {floor_t / eager_t:>6.2f} {portable}")
     print("\nkernel/eager = the CPU kernel called directly on numpy / eager torch; ratio = ONNX Runtime time / eager "
           "torch CPU time (1 thread each; median of "
-          f"{ns.repeat} rounds after a warm-up, each round calling every variant once)")
+          f"{ns.repeat} rounds, each calling every variant twice and timing the second call)")
     print("fixed / floor = nodes with the op's inputs, output shapes and dtypes through opforge.InferenceSession whose out\n"
           "kernel leaves the buffers untouched / writes zeros into them, over eager torch: what session.run, the\n"
-          "dispatch, ONNX Runtime's fresh output buffers (their first touch) and handing them back cost.\n"
+          "dispatch, the bridge, ONNX Runtime's output buffers (and one pass of writes into them) cost.\n"
           "The CPU kernels write into ONNX Runtime's output buffers with torch's out= variant (or numpy's where\n"
           "faster and exact: FMax/FMin) through zero-copy views (opforge/ops/_torch.py).")
     return 0
