@@ -4,11 +4,19 @@ ONNX body where there is one) against eager PyTorch on CPU, measured in one run.
     python benchmarks/contrib.py [--repeat 20] [--only NAME]
 
 Ratios are ONNX Runtime time / eager torch time (lower is better; 1.0 = as fast as torch).
+Two floors, each a node with the op's inputs and its output shapes and dtypes through
+``opforge.InferenceSession`` whose ``out`` kernel does the least a kernel can: *fixed* leaves ONNX Runtime's output buffers untouched
+(``session.run``, the node's dispatch, the output allocation and the outputs handed back to Python);
+*floor* writes zeros into them (adds one pass of writes into ONNX Runtime's output buffers, which every
+kernel pays).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -18,10 +26,118 @@ from onnx import helper
 
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops
-from opforge._timing import median_seconds
+from opforge.kernels.registry import takes_out
 from opforge.portable import attach_functions
 from opforge.schemas import attribute_proto
-from opforge.types import onnx_dtype
+from opforge.types import TensorSpec, onnx_dtype
+
+_FLOOR = "opforge.benchmark"
+
+
+# The floors: a node with the op's inputs and its output shapes and dtypes (attributes ``shapes``: each
+# output's rank then its dims; ``dtypes``), whose out kernel does the least a kernel can. One op per
+# input x output count, so that ONNX Runtime and the bridge take the path the op's own node takes.
+
+
+def _out_specs(shapes: list[int], dtypes: list[str]) -> tuple[TensorSpec, ...]:
+    specs, at = [], 0
+    for dtype in dtypes:
+        rank = shapes[at]
+        specs.append(TensorSpec(tuple(shapes[at + 1:at + 1 + rank]), dtype))
+        at += 1 + rank
+    return tuple(specs)
+
+
+def _floor_kernel(shapes: list[int], dtypes: list[str], touch: int, out: object) -> object:
+    if out is None:  # no buffers from ONNX Runtime: new zeros
+        arrays = tuple(np.zeros(s.shape, s.dtype) for s in _out_specs(shapes, dtypes))
+        return arrays if len(arrays) > 1 else arrays[0]
+    if touch:
+        for buffer in out if isinstance(out, tuple) else (out,):
+            buffer.fill(0)
+    return out
+
+
+def _floor_reference(shapes: list[int], dtypes: list[str]) -> object:
+    outs = tuple(torch.zeros(s.shape, dtype=getattr(torch, s.dtype)) for s in _out_specs(shapes, dtypes))
+    return outs if len(outs) > 1 else outs[0]
+
+
+@opforge.op(f"{_FLOOR}::Floor1x1")
+def _floor1x1(a: torch.Tensor, shapes: list[int], dtypes: list[str], touch: int = 1) -> torch.Tensor:
+    """Zeros of the given shape (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
+    return _floor_reference(shapes, dtypes)
+
+
+@opforge.op(f"{_FLOOR}::Floor2x1")
+def _floor2x1(a: torch.Tensor, b: torch.Tensor, shapes: list[int], dtypes: list[str], touch: int = 1) -> torch.Tensor:
+    """Zeros of the given shape (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
+    return _floor_reference(shapes, dtypes)
+
+
+@opforge.op(f"{_FLOOR}::Floor3x1")
+def _floor3x1(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, shapes: list[int], dtypes: list[str],
+              touch: int = 1) -> torch.Tensor:
+    """Zeros of the given shape (``touch=0``: the kernel leaves ONNX Runtime's buffer untouched)."""
+    return _floor_reference(shapes, dtypes)
+
+
+@opforge.op(f"{_FLOOR}::Floor1x2", outputs=["y", "z"])
+def _floor1x2(a: torch.Tensor, shapes: list[int], dtypes: list[str],
+              touch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeros of the given shapes (``touch=0``: the kernel leaves ONNX Runtime's buffers untouched)."""
+    return _floor_reference(shapes, dtypes)  # type: ignore[return-value]
+
+
+@_floor1x1.kernel("cpu")
+def _(a: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int, out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor2x1.kernel("cpu")
+def _(a: np.ndarray, b: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int, out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor3x1.kernel("cpu")
+def _(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int,
+      out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor1x2.kernel("cpu")
+def _(a: np.ndarray, *, shapes: list[int], dtypes: list[str], touch: int, out: object = None) -> object:
+    return _floor_kernel(shapes, dtypes, touch, out)
+
+
+@_floor1x1.infer
+def _(a: TensorSpec, *, shapes: list[int], dtypes: list[str], touch: int) -> TensorSpec:
+    return _out_specs(shapes, dtypes)[0]
+
+
+@_floor2x1.infer
+def _(a: TensorSpec, b: TensorSpec, *, shapes: list[int], dtypes: list[str], touch: int) -> TensorSpec:
+    return _out_specs(shapes, dtypes)[0]
+
+
+@_floor3x1.infer
+def _(a: TensorSpec, b: TensorSpec, c: TensorSpec, *, shapes: list[int], dtypes: list[str],
+      touch: int) -> TensorSpec:
+    return _out_specs(shapes, dtypes)[0]
+
+
+@_floor1x2.infer
+def _(a: TensorSpec, *, shapes: list[int], dtypes: list[str], touch: int) -> tuple[TensorSpec, ...]:
+    return _out_specs(shapes, dtypes)
+
+
+_FLOORS = {(1, 1): _floor1x1, (2, 1): _floor2x1, (3, 1): _floor3x1, (1, 2): _floor1x2}
+
+
+def _floor_session(inputs: tuple, results: list, touch: int, options: ort.SessionOptions) -> opforge.InferenceSession:
+    shapes = [d for r in results for d in (r.ndim, *r.shape)]
+    attrs = {"shapes": shapes, "dtypes": [r.dtype.name for r in results], "touch": touch}
+    return opforge.InferenceSession(_model(_FLOORS[len(inputs), len(results)], inputs, attrs, False), options)
 
 
 def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
@@ -79,6 +195,20 @@ def _model(op: opforge.OpDef, inputs: tuple, attrs: dict, portable: bool) -> onn
     return model
 
 
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each callable over ``repeat`` rounds. Each round calls every one, so that load from
+    other processes on a shared machine falls on all of them alike; each timed call follows an untimed one of
+    the same callable, so that it runs warm (as in a loop over batches), not after another's cache traffic."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            fn()
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -96,36 +226,50 @@ def main(argv: list[str] | None = None) -> int:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = opforge.InferenceSession(_model(op, inputs, attrs, False), options)
-        kernel_t = median_seconds(lambda s=session, f=feed: s.run(None, f), ns.repeat)
-        portable_t = None
+        tensors = [torch.from_numpy(x) for x in inputs]
+
+        def eager(o: opforge.OpDef = op, t: list = tensors, a: dict = attrs) -> None:
+            with torch.no_grad():
+                o.reference(*t, **a)
+
+        # the CPU kernel called directly on numpy arrays (writing into preallocated buffers where it takes
+        # out, as in ONNX Runtime): its own cost, without ONNX Runtime and the bridge
+        values = {a.name: attrs.get(a.name, a.default) for a in op.attributes}
+        results = [np.asarray(r) for r in session.run(None, feed)]
+        if takes_out(op.kernels["cpu"]):
+            values["out"] = tuple(np.empty_like(r) for r in results) if len(results) > 1 else np.empty_like(results[0])
+        # the floors: nodes with the op's inputs and outputs whose kernel does (almost) nothing
+        fixed, floor = (_floor_session(inputs, results, touch, options) for touch in (0, 1))
+        runs = {"eager": eager, "kernel": lambda s=session, f=feed: s.run(None, f),
+                "direct": lambda k=op.kernels["cpu"], x=inputs, v=values: k(*x, **v),
+                "fixed": lambda s=fixed, f=feed: s.run(None, f),
+                "floor": lambda s=floor, f=feed: s.run(None, f)}
         if op.function_body is not None:
             plain = ort.InferenceSession(_model(op, inputs, attrs, True).SerializeToString(), options,
                                          providers=["CPUExecutionProvider"])
-            portable_t = median_seconds(lambda s=plain, f=feed: s.run(None, f), ns.repeat)
-        tensors = [torch.from_numpy(x) for x in inputs]
-        with torch.no_grad():
-            eager_t = median_seconds(lambda o=op, t=tensors, a=attrs: o.reference(*t, **a), ns.repeat)
-        # the CPU kernel called directly on numpy arrays: its own cost, without ONNX Runtime and the bridge
-        values = {a.name: attrs.get(a.name, a.default) for a in op.attributes}
-        direct_t = median_seconds(lambda k=op.kernels["cpu"], x=inputs, v=values: k(*x, **v), ns.repeat)
+            runs["portable"] = lambda s=plain, f=feed: s.run(None, f)
+        t = interleaved_medians(runs, ns.repeat)
+        eager_t, direct_t, kernel_t, fixed_t, floor_t = (t[k] for k in ("eager", "direct", "kernel", "fixed", "floor"))
+        portable_t = t.get("portable")
         shapes = " ".join("x".join(map(str, x.shape)) for x in inputs)
-        rows.append((name, shapes, eager_t, direct_t, kernel_t, portable_t))
+        rows.append((name, shapes, eager_t, direct_t, kernel_t, fixed_t, floor_t, portable_t))
     header = (f"{'op':<20} {'inputs':<26} {'eager ms':>9} {'kernel/eager':>12} {'ORT kernel ms':>13} {'ratio':>6} "
-              f"{'portable ms':>11} {'ratio':>6}")
+              f"{'fixed':>6} {'floor':>6} {'portable ms':>11} {'ratio':>6}")
     print(header)
     print("-" * len(header))
-    for name, shapes, eager_t, direct_t, kernel_t, portable_t in rows:
+    for name, shapes, eager_t, direct_t, kernel_t, fixed_t, floor_t, portable_t in rows:
         portable = (f"{portable_t * 1e3:>11.3f} {portable_t / eager_t:>6.2f}" if portable_t is not None
                     else f"{'-':>11} {'-':>6}")
         print(f"{name:<20} {shapes:<26} {eager_t * 1e3:>9.3f} {direct_t / eager_t:>12.2f} {kernel_t * 1e3:>13.3f} "
-              f"{kernel_t / eager_t:>6.2f} {portable}")
+              f"{kernel_t / eager_t:>6.2f} {fixed_t / eager_t:>6.2f} {floor_t / eager_t:>6.2f} {portable}")
     print("\nkernel/eager = the CPU kernel called directly on numpy / eager torch; ratio = ONNX Runtime time / eager "
           "torch CPU time (1 thread each; median of "
-          f"{ns.repeat} runs after a warm-up)")
-    print("The CPU kernels run the op's torch reference zero-copy (opforge/ops/_torch.py), so what remains above\n"
-          "1x is the bridge's fixed cost per call and its output copy; on hosts where page faults are slow\n"
-          "(sandboxed VMs) a fresh ~1 MB output costs ~0.5 ms. Setting MALLOC_MMAP_THRESHOLD_=100000000\n"
-          "MALLOC_TRIM_THRESHOLD_=1000000000 in the environment keeps freed blocks in the heap.")
+          f"{ns.repeat} rounds, each calling every variant twice and timing the second call)")
+    print("fixed / floor = nodes with the op's inputs, output shapes and dtypes through opforge.InferenceSession whose out\n"
+          "kernel leaves the buffers untouched / writes zeros into them, over eager torch: what session.run, the\n"
+          "dispatch, the bridge, ONNX Runtime's output buffers (and one pass of writes into them) cost.\n"
+          "The CPU kernels write into ONNX Runtime's output buffers with torch's out= variant (or numpy's where\n"
+          "faster and exact: FMax/FMin) through zero-copy views (opforge/ops/_torch.py).")
     return 0
 
 

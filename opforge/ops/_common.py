@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from onnxscript.values import Opset
 
 from ..types import TensorSpec
@@ -68,3 +69,21 @@ def nan_pair_samples(rng: Any) -> Any:
     yield Sample(np.array(1.0, f32), np.array(np.nan, f32)).named("0d")
     yield Sample(np.zeros((0, 2), f32), np.zeros((1, 2), f32)).named("empty")
     yield Sample(rng.standard_normal(9).astype(np.float16), rng.standard_normal(9).astype(np.float16)).named("float16")
+
+
+# dtypes where numpy's fmax/fmin loops are faster than torch's at one thread (float16 is not: numpy goes
+# through float32 per element) and torch implements them too (not bool)
+_NUMPY_FMINMAX = frozenset(np.dtype(t) for t in "float32 float64 int8 int16 int32 int64 uint8 uint16 uint32 uint64".split())
+
+
+def nan_ignoring_extreme(numpy_fn: Any, torch_fn: Any, x: Any, y: Any, out: Any, name: str) -> Any:
+    """torch.fmax/fmin (``torch_fn``) on numpy arrays, through numpy's loop where that is faster. The
+    arguments go to numpy swapped: on a tie (0.0 vs -0.0) numpy returns its second, torch its first."""
+    if x.dtype == y.dtype and x.dtype in _NUMPY_FMINMAX:
+        try:  # a 0-d result would be a numpy scalar: asarray keeps it an array
+            return numpy_fn(y, x, out=out) if out is not None else np.asarray(numpy_fn(y, x))
+        except ValueError:  # shapes that do not broadcast: torch raises its own error below
+            pass
+    from . import _torch  # torch only where a kernel runs
+
+    return _torch.cpu(torch_fn, x, y, out=out, name=name)

@@ -1,6 +1,11 @@
 """Run a torch function as a contrib op's kernel: numpy in/out on the CPU (zero-copy through
 ``torch.from_numpy``), cupy in/out on the GPU (zero-copy through DLPack). Where torch implements an op's
-exact semantics this is both the fastest kernel and the reference itself."""
+exact semantics this is both the fastest kernel and the reference itself.
+
+A CPU kernel that declares ``out`` gets ONNX Runtime's output buffer(s) as numpy arrays: :func:`cpu` with
+``out=`` runs torch's ``out=`` variant on zero-copy views of them, so nothing is allocated and nothing is
+copied after the call (for a 1 MB output that copy, and the page faults of a fresh buffer, cost more than
+a sub-millisecond torch kernel)."""
 
 from __future__ import annotations
 
@@ -14,17 +19,22 @@ import torch
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+_read_only_warned = False  # torch warns once per process when handed a read-only array
+
+
 def _from_numpy(x: np.ndarray) -> torch.Tensor:
-    bfloat16 = x.dtype.name == "bfloat16"  # ml_dtypes' bfloat16: torch reads its bits as int16
-    if bfloat16:
-        x = x.view(np.int16)
-    if not x.flags.writeable:  # ORT hands read-only views; torch only reads them but warns
+    global _read_only_warned
+    # ml_dtypes' bfloat16 (a numpy "V" kind): torch reads its bits as int16. dtype.name is slow (Python code)
+    if x.dtype.kind == "V" and x.dtype.name == "bfloat16":
+        return _from_numpy(x.view(np.int16)).view(torch.bfloat16)
+    if not _read_only_warned and not x.flags.writeable:
+        # ORT hands read-only views; torch only reads them but warns (once): keep that warning quiet
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(x)
-    else:
-        t = torch.from_numpy(x)
-    return t.view(torch.bfloat16) if bfloat16 else t
+        _read_only_warned = True
+        return t
+    return torch.from_numpy(x)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -35,12 +45,23 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | None = None, **kwargs: Any) -> Any:
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    """The torch dtype of a numpy dtype (ml_dtypes' bfloat16 included)."""
+    return _from_numpy(np.empty(0, dtype)).dtype
+
+
+def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | None = None,
+        out: Any = None, **kwargs: Any) -> Any:
     """``fn(*tensors, **kwargs)`` on numpy arrays; a tuple result comes back as a tuple of arrays.
     ``upcast``: float16 inputs run in float32 and come back as float16 (torch lacks half kernels).
-    ``name``: the op's name, put in front of torch's error message (same exception type)."""
+    ``name``: the op's name, put in front of torch's error message (same exception type).
+    ``out``: ONNX Runtime's output buffer (a tuple of them for several outputs; None: return new arrays).
+    ``fn`` then gets ``out=`` zero-copy tensors over them (it must be a torch function that takes ``out``)
+    and ``out`` is returned; an upcast 16-bit float result is cast into it instead."""
     try:
-        return _cpu(fn, arrays, upcast, kwargs)
+        if out is None:
+            return _cpu(fn, arrays, upcast, kwargs)
+        return _cpu_into(fn, arrays, upcast, kwargs, out)
     except Exception as exc:
         if name is None or str(exc).startswith(name):
             raise
@@ -67,6 +88,29 @@ def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> A
     outs, many = _run(fn, [None if a is None else _from_numpy(np.asarray(a)) for a in arrays], upcast, kwargs)
     results = tuple(_to_numpy(o) for o in outs)
     return results if many else results[0]
+
+
+def _cpu_into(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict, out: Any) -> Any:
+    # per call this is Python overhead on a sub-millisecond kernel: plain loops, no no_grad (tensors made
+    # from numpy never require grad, so autograd records nothing)
+    tensors = [a if a is None else _from_numpy(a if type(a) is np.ndarray else np.asarray(a)) for a in arrays]
+    if type(out) is tuple:
+        buffers, targets = out, tuple([_from_numpy(o) for o in out])
+        target: Any = targets
+    else:
+        buffers, target = (out,), _from_numpy(out)
+        targets = (target,)
+    if upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION:
+        results, _ = _run(fn, tensors, upcast, kwargs)  # no half kernel: compute in float32, cast into the buffer
+        for t, result in zip(targets, results, strict=True):
+            t.copy_(result)
+    else:
+        fn(*tensors, out=target, **kwargs)
+    for t, buffer in zip(targets, buffers, strict=True):
+        if t.shape != buffer.shape:  # torch restrided a buffer of the right size: not where ORT reads
+            raise ValueError(f"the kernel's output has shape {tuple(t.shape)} but the output buffer (from "
+                             f"@infer) has shape {buffer.shape}; make @infer give the kernel's output shape")
+    return out
 
 
 def cuda(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, **kwargs: Any) -> Any:

@@ -25,8 +25,12 @@ def chebyshev_polynomial_t(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
 
 
 @chebyshev_polynomial_t.kernel("cpu")
-def _(x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    return _torch.cpu(chebyshev_polynomial_t.reference, x, n, name=chebyshev_polynomial_t.name)
+def _(x: np.ndarray, n: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return _torch.cpu(chebyshev_polynomial_t.reference, x, n, name=chebyshev_polynomial_t.name)
+    # torch casts its result into out's dtype (x's), as the reference's .to(x.dtype) does
+    return _torch.cpu(torch.special.chebyshev_polynomial_t, x, n, upcast=True, out=out,
+                      name=chebyshev_polynomial_t.name)
 
 
 @chebyshev_polynomial_t.kernel("cuda")

@@ -32,8 +32,8 @@ def _factor(xp, A, upper):  # noqa: ANN001, ANN202, N803
 
 
 @cholesky.kernel("cpu")
-def _(A: np.ndarray, *, upper: bool) -> np.ndarray:  # noqa: N803
-    return _torch.cpu(cholesky.reference, A, upper=upper, name=cholesky.name)
+def _(A: np.ndarray, *, upper: bool, out: np.ndarray | None = None) -> np.ndarray:  # noqa: N803
+    return _torch.cpu(torch.linalg.cholesky, A, upper=upper, out=out, name=cholesky.name)
 
 
 @cholesky.kernel("cuda")

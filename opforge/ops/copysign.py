@@ -22,8 +22,8 @@ def copysign(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @copysign.kernel("cpu")
-def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _torch.cpu(copysign.reference, x, y, name=copysign.name)
+def _(x: np.ndarray, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.copysign, x, y, out=out, name=copysign.name)
 
 
 @copysign.kernel("cuda")

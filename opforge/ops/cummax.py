@@ -24,8 +24,8 @@ def cummax(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @cummax.kernel("cpu")
-def _(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    return _torch.cpu(cummax.reference, x, dim=dim, name=cummax.name)
+def _(x: np.ndarray, *, dim: int, out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    return _torch.cpu(torch.cummax, x, dim=dim, out=out, name=cummax.name)
 
 
 @cummax.kernel("cuda")

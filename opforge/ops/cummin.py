@@ -24,8 +24,8 @@ def cummin(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @cummin.kernel("cpu")
-def _(x: np.ndarray, *, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    return _torch.cpu(cummin.reference, x, dim=dim, name=cummin.name)
+def _(x: np.ndarray, *, dim: int, out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    return _torch.cpu(torch.cummin, x, dim=dim, out=out, name=cummin.name)
 
 
 @cummin.kernel("cuda")

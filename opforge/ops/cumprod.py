@@ -23,8 +23,11 @@ def cumprod(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 @cumprod.kernel("cpu")
-def _(x: np.ndarray, *, dim: int) -> np.ndarray:
-    return _torch.cpu(cumprod.reference, x, dim=dim, name=cumprod.name)
+def _(x: np.ndarray, *, dim: int, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return _torch.cpu(cumprod.reference, x, dim=dim, name=cumprod.name)
+    # in x's dtype: an int32 product wraps the same as torch's int64 one cast back (arithmetic mod 2**32)
+    return _torch.cpu(torch.cumprod, x, dim=dim, dtype=_torch.torch_dtype(x.dtype), out=out, name=cumprod.name)
 
 
 @cumprod.kernel("cuda")

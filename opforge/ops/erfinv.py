@@ -22,8 +22,8 @@ def erfinv(x: torch.Tensor) -> torch.Tensor:
 
 
 @erfinv.kernel("cpu")
-def _(x: np.ndarray) -> np.ndarray:
-    return _torch.cpu(erfinv.reference, x, name=erfinv.name)
+def _(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.erfinv, x, out=out, name=erfinv.name)
 
 
 @erfinv.kernel("cuda")

@@ -7,8 +7,8 @@ import torch
 from onnxscript import opset18 as op
 
 from ..api import op as declare
-from . import _aten, _torch
-from ._common import broadcast_spec, nan_pair_samples
+from . import _aten
+from ._common import broadcast_spec, nan_ignoring_extreme, nan_pair_samples
 
 
 @declare("opforge.contrib::FMax", version=1, serves=["torch.fmax", "Tensor.fmax"])
@@ -18,8 +18,8 @@ def fmax(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @fmax.kernel("cpu")
-def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _torch.cpu(fmax.reference, x, y, name=fmax.name)
+def _(x: np.ndarray, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return nan_ignoring_extreme(np.fmax, torch.fmax, x, y, out, fmax.name)
 
 
 @fmax.kernel("cuda")

@@ -7,8 +7,8 @@ import torch
 from onnxscript import opset18 as op
 
 from ..api import op as declare
-from . import _aten, _torch
-from ._common import broadcast_spec, nan_pair_samples
+from . import _aten
+from ._common import broadcast_spec, nan_ignoring_extreme, nan_pair_samples
 
 
 @declare("opforge.contrib::FMin", version=1, serves=["torch.fmin", "Tensor.fmin"])
@@ -18,8 +18,8 @@ def fmin(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @fmin.kernel("cpu")
-def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _torch.cpu(fmin.reference, x, y, name=fmin.name)
+def _(x: np.ndarray, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return nan_ignoring_extreme(np.fmin, torch.fmin, x, y, out, fmin.name)
 
 
 @fmin.kernel("cuda")

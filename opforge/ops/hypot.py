@@ -19,8 +19,8 @@ def hypot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @hypot.kernel("cpu")
-def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _torch.cpu(hypot.reference, x, y, name=hypot.name)
+def _(x: np.ndarray, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.hypot, x, y, out=out, name=hypot.name)
 
 
 @hypot.kernel("cuda")

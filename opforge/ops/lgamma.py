@@ -18,8 +18,8 @@ def lgamma(x: torch.Tensor) -> torch.Tensor:
 
 
 @lgamma.kernel("cpu")
-def _(x: np.ndarray) -> np.ndarray:
-    return _torch.cpu(lgamma.reference, x, name=lgamma.name)
+def _(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.lgamma, x, out=out, name=lgamma.name)
 
 
 @lgamma.kernel("cuda")

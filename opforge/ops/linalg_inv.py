@@ -20,8 +20,8 @@ def linalg_inv(A: torch.Tensor) -> torch.Tensor:  # noqa: N803
 
 
 @linalg_inv.kernel("cpu")
-def _(A: np.ndarray) -> np.ndarray:  # noqa: N803
-    return _torch.cpu(linalg_inv.reference, A, name=linalg_inv.name)
+def _(A: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:  # noqa: N803
+    return _torch.cpu(torch.linalg.inv, A, out=out, name=linalg_inv.name)
 
 
 @linalg_inv.kernel("cuda")

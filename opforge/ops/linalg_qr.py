@@ -36,8 +36,8 @@ def _qr(xp, A, mode):  # noqa: ANN001, ANN202, N803
 
 
 @linalg_qr.kernel("cpu")
-def _(A: np.ndarray, *, mode: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
-    return _torch.cpu(linalg_qr.reference, A, mode=mode, name=linalg_qr.name)
+def _(A: np.ndarray, *, mode: str, out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803, E501
+    return _torch.cpu(torch.linalg.qr, A, mode=mode, out=out, name=linalg_qr.name)
 
 
 @linalg_qr.kernel("cuda")

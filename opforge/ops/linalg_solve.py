@@ -56,8 +56,8 @@ def _solve(xp: Any, A: Any, B: Any, left: bool) -> Any:  # noqa: N803
 
 
 @linalg_solve.kernel("cpu")
-def _(A: np.ndarray, B: np.ndarray, *, left: bool) -> np.ndarray:  # noqa: N803
-    return _torch.cpu(linalg_solve.reference, A, B, left=left, name=linalg_solve.name)
+def _(A: np.ndarray, B: np.ndarray, *, left: bool, out: np.ndarray | None = None) -> np.ndarray:  # noqa: N803
+    return _torch.cpu(torch.linalg.solve, A, B, left=left, out=out, name=linalg_solve.name)
 
 
 @linalg_solve.kernel("cuda")

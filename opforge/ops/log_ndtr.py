@@ -24,8 +24,8 @@ def log_ndtr(x: torch.Tensor) -> torch.Tensor:
 
 
 @log_ndtr.kernel("cpu")
-def _(x: np.ndarray) -> np.ndarray:
-    return _torch.cpu(torch.special.log_ndtr, x, upcast=True)
+def _(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.special.log_ndtr, x, upcast=True, out=out, name=log_ndtr.name)
 
 
 @log_ndtr.kernel("cuda")

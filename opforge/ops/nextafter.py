@@ -29,8 +29,8 @@ def nextafter(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @nextafter.kernel("cpu")
-def _(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _torch.cpu(nextafter.reference, x, y, name=nextafter.name)
+def _(x: np.ndarray, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.nextafter, x, y, out=out, name=nextafter.name)
 
 
 @nextafter.kernel("cuda")

@@ -53,8 +53,18 @@ def _check(data: Any, index: Any, dim: int, reduce: str) -> int:
 
 @scatter_reduce.kernel("cpu")
 def _(data: np.ndarray, index: np.ndarray, src: np.ndarray, *, dim: int, reduce: str,
-      include_self: bool) -> np.ndarray:
-    return _torch.cpu(scatter_reduce.reference, data, index, src, dim=dim, reduce=reduce, include_self=include_self, name=scatter_reduce.name)
+      include_self: bool, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return _torch.cpu(scatter_reduce.reference, data, index, src, dim=dim, reduce=reduce,
+                          include_self=include_self, name=scatter_reduce.name)
+    return _torch.cpu(_scatter_reduce_into, data, index, src, dim=dim, reduce=reduce, include_self=include_self,
+                      out=out, name=scatter_reduce.name)
+
+
+def _scatter_reduce_into(data: torch.Tensor, index: torch.Tensor, src: torch.Tensor, *, dim: int, reduce: str,
+                         include_self: bool, out: torch.Tensor) -> torch.Tensor:
+    """The reference's torch kernel, writing into ``out`` (the structured kernel copies ``data`` there first)."""
+    return torch.scatter_reduce(data, dim, index, src, reduce, include_self=include_self, out=out)
 
 
 @scatter_reduce.kernel("cuda")
