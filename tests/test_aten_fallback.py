@@ -79,8 +79,9 @@ CASES = {
                        (torch.randn(6, generator=g), torch.tensor([2, 3, 1])), "aten__segment_reduce__default"),
     "adaptive_max_pool2d": (lambda x: torch.nn.functional.adaptive_max_pool2d(x, (2, 3), return_indices=True),
                             (torch.randn(1, 2, 5, 7, generator=g),), "aten__adaptive_max_pool2d__default"),
-    "nonzero_static": (lambda x: torch.nonzero_static(x, size=4), (torch.tensor([0.0, 1.0, 2.0, 0.0, 3.0]),),
-                       "aten__nonzero_static__default"),
+    # a combination its plain-ONNX lowering leaves to torch (ScatterElements needs rank >= 1)
+    "scatter_reduce_0d": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="multiply"),
+                          (torch.tensor(1.5), torch.tensor(0), torch.tensor(2.0)), "aten__scatter__reduce"),
     "mode": (lambda x: torch.mode(x, 1), (torch.tensor([[1.0, 2.0, 2.0], [3.0, 3.0, 1.0]]),), "aten__mode__default"),
 }
 

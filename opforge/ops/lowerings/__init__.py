@@ -1,13 +1,21 @@
 """aten lowerings in plain ONNX that replace stock torch.onnx translations which are wrong, fail on edge
-cases, or are missing for an alias of an op opforge already lowers. One aten family per module; importing
-this package registers them all (see :func:`opforge.ops._aten.overrides`)."""
+cases, or are missing (for an alias of an op opforge already lowers, or for an op plain ONNX expresses
+exactly). One aten family per module; importing this package registers them all (see
+:func:`opforge.ops._aten.overrides`)."""
 
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
 from . import divide as divide
 from . import frexp as frexp
+from . import logical_reduce as logical_reduce
 from . import masked_select as masked_select
+from . import nonzero_static as nonzero_static
 from . import pad as pad
+from . import pdist as pdist
+from . import put as put
+from . import scatter as scatter
+from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "masked_select", "pad", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "logical_reduce", "masked_select", "nonzero_static", "pad",
+           "pdist", "put", "scatter", "view_of", "zero_dim"]

@@ -1,0 +1,112 @@
+"""Plain-ONNX lowerings of aten ops that used to export only as opforge.aten fallback nodes (issue 11,
+item 4): each case exports with ``portable=True`` and a plain onnxruntime session matches eager PyTorch
+(values, shape, dtype); argument combinations a lowering does not handle exactly still export through
+the fallback, which ``portable=True`` refuses by name."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+import opforge
+import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
+from opforge.portable import PortableError
+
+F = torch.nn.functional
+
+
+class _Call(torch.nn.Module):
+    def __init__(self, fn: Callable) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> object:
+        return self.fn(*args)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=_gen(seed))
+
+
+_TIES = torch.randint(0, 3, (4, 9), generator=_gen(1)).float()
+_INDEX = torch.randint(0, 10, (5, 5), generator=_gen(2))
+
+CASES: dict[str, tuple[Callable, tuple]] = {
+    "all_dim_0d": (lambda x: torch.all(x, dim=0, keepdim=True), (torch.tensor(0.5),)),
+    "any_dim_0d": (lambda x: torch.any(x, dim=0), (torch.tensor(0.0),)),
+    "any_dim_empty": (lambda x: torch.any(x, dim=1), (torch.zeros(3, 0),)),
+    "all_dim_empty": (lambda x: torch.all(x, dim=1), (torch.zeros(3, 0),)),
+    "any_dims": (lambda x: torch.any(x > 0.5, dim=(0, 2), keepdim=True), (torch.rand(3, 4, 2, generator=_gen(3)),)),
+    "squeeze_multiple": (lambda x: torch.squeeze(x, (1, 2)), (_randn(5, 1, 5, 1),)),
+    "put_accumulate": (lambda x, i, s: torch.put(x, i, s, accumulate=True),
+                       (_randn(3, 3), torch.tensor([0, -1, 4, 0]), _randn(4, seed=1))),
+    "put": (lambda x, i, s: torch.put(x, i, s), (_randn(3, 3), torch.tensor([0, -1, 4]), _randn(3, seed=1))),
+    "scatter_reduce_add_larger_src": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="add"),
+                                      (_randn(10, 5), _INDEX, _randn(6, 7, seed=1))),
+    "scatter_value_reduce_multiply": (lambda x, i: torch.scatter(x, 1, i, 2.5, reduce="multiply"),
+                                      (_randn(10, 5), _INDEX % 5)),
+    "nonzero_static_padded": (lambda x: torch.nonzero_static(x, size=4), (torch.tensor([[0.0, 1], [2, 0]]),)),
+    "nonzero_static_cut": (lambda x: torch.nonzero_static(x, size=1, fill_value=-5),
+                           (torch.tensor([[0.0, 1], [2, 0]]),)),
+    "nonzero_static_0d": (lambda x: torch.nonzero_static(x, size=2), (torch.tensor(1.0),)),
+    "pdist_p0": (lambda x: F.pdist(x, 0), (_randn(5, 3).round(),)),
+    "pdist_p1": (lambda x: F.pdist(x, 1), (_randn(5, 3),)),
+    "pdist_p2": (F.pdist, (_randn(6, 4),)),
+    "pdist_p3_5": (lambda x: F.pdist(x, 3.5), (_randn(5, 3),)),
+    "pdist_inf": (lambda x: F.pdist(x, float("inf")), (_randn(5, 3),)),
+    "pdist_one_row": (F.pdist, (_randn(1, 5),)),
+}
+
+
+def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
+    with torch.no_grad():
+        out = fn(*args)
+    return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def _portable(fn: Callable, args: tuple) -> list[np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(_Call(fn), args, portable=True)
+    assert not any(n.domain.startswith("opforge") for n in proto.graph.node), "a custom node is left"
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_portable_matches_eager(name: str) -> None:
+    fn, args = CASES[name]
+    expected, got = _eager(fn, args), _portable(fn, args)
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got, strict=True):
+        assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, g.dtype, e.shape, e.dtype)
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+
+
+FALLBACK_CASES: dict[str, tuple[Callable, tuple, str]] = {
+    "scatter_reduce_0d_self": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="add"),
+                               (torch.tensor(1.0), torch.tensor(0), torch.tensor(2.0)), "aten.scatter.reduce"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACK_CASES))
+def test_unhandled_case_falls_back(name: str) -> None:
+    """A combination a lowering does not handle exactly runs as a fallback node that matches eager, and
+    portable export refuses it by name instead of emitting something different."""
+    fn, args, torch_name = FALLBACK_CASES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(_Call(fn), args)  # verify=True: opforge.InferenceSession matches eager
+        assert any(n.domain == "opforge.aten" for n in proto.graph.node)
+        with pytest.raises(PortableError, match=torch_name.replace(".", r"\.")):
+            opforge.export(_Call(fn), args, portable=True)
