@@ -39,6 +39,9 @@ def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
 
 _TIES = torch.randint(0, 3, (4, 9), generator=_gen(1)).float()
 _INDEX = torch.randint(0, 10, (5, 5), generator=_gen(2))
+_QKV = (_randn(4, 3, 8), _randn(4, 6, 8, seed=1), _randn(4, 6, 8, seed=2))
+_MASK = torch.rand(3, 6, generator=_gen(5)) > 0.4
+_MASK[1] = False  # a query that may attend to nothing: eager gives 0
 
 CASES: dict[str, tuple[Callable, tuple]] = {
     "all_dim_0d": (lambda x: torch.all(x, dim=0, keepdim=True), (torch.tensor(0.5),)),
@@ -64,6 +67,14 @@ CASES: dict[str, tuple[Callable, tuple]] = {
     "pdist_p3_5": (lambda x: F.pdist(x, 3.5), (_randn(5, 3),)),
     "pdist_inf": (lambda x: F.pdist(x, float("inf")), (_randn(5, 3),)),
     "pdist_one_row": (F.pdist, (_randn(1, 5),)),
+    "sdpa_3d_causal": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), _QKV),
+    "sdpa_3d_scale": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.3), _QKV),
+    "sdpa_3d_float_mask": (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+                           (*_QKV, _randn(4, 3, 6, seed=4))),
+    "sdpa_3d_bool_mask_empty_row": (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+                                    (*_QKV, _MASK)),
+    "sdpa_4d_bool_mask_empty_row": (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+                                    (*(t[None] for t in _QKV), _MASK)),
 }
 
 
@@ -96,6 +107,8 @@ def test_portable_matches_eager(name: str) -> None:
 FALLBACK_CASES: dict[str, tuple[Callable, tuple, str]] = {
     "scatter_reduce_0d_self": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="add"),
                                (torch.tensor(1.0), torch.tensor(0), torch.tensor(2.0)), "aten.scatter.reduce"),
+    "sdpa_5d": (F.scaled_dot_product_attention, tuple(t[None, None] for t in _QKV),
+                "aten.scaled_dot_product_attention.default"),
 }
 
 

@@ -3,6 +3,7 @@ cases, or are missing (for an alias of an op opforge already lowers, or for an o
 exactly). One aten family per module; importing this package registers them all (see
 :func:`opforge.ops._aten.overrides`)."""
 
+from . import attention as attention
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
 from . import divide as divide
@@ -17,5 +18,5 @@ from . import scatter as scatter
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "logical_reduce", "masked_select", "nonzero_static", "pad",
+__all__ = ["attention", "avg_pool", "batch_norm", "divide", "frexp", "logical_reduce", "masked_select", "nonzero_static", "pad",
            "pdist", "put", "scatter", "view_of", "zero_dim"]
