@@ -82,7 +82,8 @@ CASES = {
     # a combination its plain-ONNX lowering leaves to torch (ScatterElements needs rank >= 1)
     "scatter_reduce_0d": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="multiply"),
                           (torch.tensor(1.5), torch.tensor(0), torch.tensor(2.0)), "aten__scatter__reduce"),
-    "mode": (lambda x: torch.mode(x, 1), (torch.tensor([[1.0, 2.0, 2.0], [3.0, 3.0, 1.0]]),), "aten__mode__default"),
+    # slices longer than 16: eager's index among ties comes from introsort, left to torch
+    "mode": (lambda x: torch.mode(x, 1), (torch.randint(0, 3, (2, 17), generator=g).float(),), "aten__mode__default"),
 }
 
 

@@ -77,6 +77,21 @@ CASES: dict[str, tuple[Callable, tuple]] = {
                                     (*(t[None] for t in _QKV), _MASK)),
 }
 
+_NAN = float("nan")
+_MODE_NAN = torch.randint(0, 4, (40, 12), generator=_gen(6)).float()
+_MODE_NAN[_MODE_NAN == 3] = _NAN
+CASES.update({
+    "mode_ties_and_last_index": (lambda x: torch.mode(x, 1),
+                                 (torch.tensor([[1.0, 2, 2, 1, 3, 1, 2], [5, 4, 4, 5, 5, 4, 0], [3, 3, 3, 3, 3, 3, 3]]),)),
+    "mode_nan_where_insertion_sort_leaves_it": (
+        lambda x: torch.mode(x, 1), (torch.tensor([[_NAN, 1, _NAN, 2, 1], [_NAN, _NAN, 1, 2, 2], [_NAN, 0, 0, _NAN, _NAN]]),)),
+    "mode_nan_random": (lambda x: torch.mode(x, 1), (_MODE_NAN,)),
+    "mode_signed_zero_keepdim": (lambda x: torch.mode(x, -1, True), (torch.tensor([[-0.0, 0.0, 1, 1]]),)),
+    "mode_0d": (lambda x: torch.mode(x, 0), (torch.tensor(2.5),)),
+    "mode_dim0_16_ties": (lambda x: torch.mode(x, 0), (torch.randint(0, 4, (16, 7, 3), generator=_gen(7)).float(),)),
+    "mode_int64": (lambda x: torch.mode(x, 1), (torch.randint(-3, 3, (6, 9), generator=_gen(8)),)),
+})
+
 
 def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
     with torch.no_grad():
@@ -101,12 +116,14 @@ def test_portable_matches_eager(name: str) -> None:
     assert len(got) == len(expected)
     for e, g in zip(expected, got, strict=True):
         assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, g.dtype, e.shape, e.dtype)
-        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)  # NaN where eager has NaN
 
 
 FALLBACK_CASES: dict[str, tuple[Callable, tuple, str]] = {
     "scatter_reduce_0d_self": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="add"),
                                (torch.tensor(1.0), torch.tensor(0), torch.tensor(2.0)), "aten.scatter.reduce"),
+    "mode_17": (lambda x: torch.mode(x, 1), (torch.randint(0, 3, (2, 17), generator=_gen(9)).float(),),
+                "aten.mode.default"),
     "sdpa_5d": (F.scaled_dot_product_attention, tuple(t[None, None] for t in _QKV),
                 "aten.scaled_dot_product_attention.default"),
 }

@@ -10,6 +10,7 @@ from . import divide as divide
 from . import frexp as frexp
 from . import logical_reduce as logical_reduce
 from . import masked_select as masked_select
+from . import mode as mode
 from . import nonzero_static as nonzero_static
 from . import pad as pad
 from . import pdist as pdist
@@ -18,5 +19,5 @@ from . import scatter as scatter
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["attention", "avg_pool", "batch_norm", "divide", "frexp", "logical_reduce", "masked_select", "nonzero_static", "pad",
+__all__ = ["attention", "avg_pool", "batch_norm", "divide", "frexp", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
            "pdist", "put", "scatter", "view_of", "zero_dim"]
