@@ -92,6 +92,24 @@ CASES.update({
     "mode_int64": (lambda x: torch.mode(x, 1), (torch.randint(-3, 3, (6, 9), generator=_gen(8)),)),
 })
 
+_POOL_NAN = torch.randint(0, 3, (2, 3, 7, 5), generator=_gen(10)).float()
+_POOL_NAN[_POOL_NAN == 2] = _NAN
+CASES.update({
+    "unfold_empty_batch": (lambda x: F.unfold(x, 2, 1, 0, 1), (torch.zeros(0, 1, 5, 5),)),
+    "unfold_all_arguments": (lambda x: F.unfold(x, (2, 3), (2, 1), (1, 2), (2, 1)), (_randn(2, 3, 7, 6),)),
+    "unfold_unbatched": (lambda x: F.unfold(x, 3, padding=1), (_randn(2, 5, 4),)),
+    "adaptive_max_pool2d_uneven": (lambda x: F.adaptive_max_pool2d(x, (3, 4), return_indices=True),
+                                   (_randn(2, 3, 7, 5),)),
+    "adaptive_max_pool2d_upsampling": (lambda x: F.adaptive_max_pool2d(x, (5, 6), return_indices=True),
+                                       (_randn(2, 3, 3, 4),)),
+    "adaptive_max_pool2d_nan_last": (lambda x: F.adaptive_max_pool2d(x, (3, 2), return_indices=True), (_POOL_NAN,)),
+    "adaptive_max_pool2d_ties_first": (lambda x: F.adaptive_max_pool2d(x, (3, 2), return_indices=True),
+                                       (torch.randint(0, 2, (2, 3, 7, 5), generator=_gen(11)).float(),)),
+    "adaptive_max_pool1d": (lambda x: F.adaptive_max_pool1d(x, 3, True), (_randn(3, 4, 7),)),
+    "adaptive_avg_pool3d_empty_batch": (lambda x: F.adaptive_avg_pool3d(x, (5, 7, 4)), (torch.zeros(0, 2, 8, 8, 8),)),
+    "adaptive_avg_pool3d_uneven": (lambda x: F.adaptive_avg_pool3d(x, (3, 2, 5)), (_randn(2, 2, 7, 5, 9),)),
+})
+
 
 def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
     with torch.no_grad():

@@ -3,11 +3,13 @@ cases, or are missing (for an alias of an op opforge already lowers, or for an o
 exactly). One aten family per module; importing this package registers them all (see
 :func:`opforge.ops._aten.overrides`)."""
 
+from . import adaptive_pool as adaptive_pool
 from . import attention as attention
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
 from . import divide as divide
 from . import frexp as frexp
+from . import im2col as im2col
 from . import logical_reduce as logical_reduce
 from . import masked_select as masked_select
 from . import mode as mode
@@ -19,5 +21,5 @@ from . import scatter as scatter
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["attention", "avg_pool", "batch_norm", "divide", "frexp", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
+__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "divide", "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
            "pdist", "put", "scatter", "view_of", "zero_dim"]
