@@ -75,8 +75,10 @@ CASES = {
                          "aten__linalg_lu_factor__default"),
     "linalg_ldl_factor": (lambda a: torch.linalg.ldl_factor(a @ a.mT + torch.eye(4)),
                           (torch.randn(2, 4, 4, generator=g),), "aten__linalg_ldl_factor__default"),
-    "segment_reduce": (lambda x, lengths: torch.segment_reduce(x, "max", lengths=lengths, initial=0.5),
-                       (torch.randn(6, generator=g), torch.tensor([2, 3, 1])), "aten__segment_reduce__default"),
+    # axis 1 (batched lengths): left to torch by the plain-ONNX lowering, which handles axis 0
+    "segment_reduce": (lambda x, lengths: torch.segment_reduce(x, "max", lengths=lengths, axis=1, initial=0.5),
+                       (torch.randn(2, 6, generator=g), torch.tensor([[2, 3, 1], [1, 1, 4]])),
+                       "aten__segment_reduce__default"),
     "fractional_max_pool2d": (lambda x, r: torch.nn.functional.fractional_max_pool2d(
         x, 2, output_size=(3, 4), return_indices=True, _random_samples=r),
         (torch.randn(1, 2, 6, 8, generator=g), torch.rand(1, 2, 2, generator=g)), "aten__fractional_max_pool2d__default"),

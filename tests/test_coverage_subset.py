@@ -31,10 +31,11 @@ SUBSET = {
     "special.chebyshev_polynomial_t": "match", "masked_select": "match",
     # stock fails; opforge lowers them to plain ONNX (opforge/ops/lowerings/)
     "nonzero_static": "match", "put": "match", "mode": "match", "nn.functional.adaptive_max_pool2d": "match",
+    "_segment_reduce.lengths": "match", "resize_as_": "match",
     # nothing translates these: the generic fallback runs them by torch
     "linalg.svd": "fallback", "linalg.eigh": "fallback", "special.airy_ai": "fallback", "igamma": "fallback",
     "linalg.slogdet": "fallback",
-    "_segment_reduce.lengths": "fallback", "resize_as_": "fallback",  # resize_as_: a MemoryFormat argument
+
 }
 
 

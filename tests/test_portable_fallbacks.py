@@ -120,6 +120,22 @@ CASES.update({  # KthValue's body replays torch's quickselect: the same index am
     "kthvalue_0d": (lambda x: torch.kthvalue(x, 1, 0), (torch.tensor(2.5),)),
 })
 
+_SEGMENT_DATA = torch.tensor([1.0, _NAN, 3.0, 4.0, -1.0, 2.0])
+_LENGTHS = torch.tensor([2, 0, 3, 1])
+CASES.update({
+    **{f"segment_reduce_{r}": (lambda d, n, r=r: torch.segment_reduce(d, r, lengths=n), (_SEGMENT_DATA, _LENGTHS))
+       for r in ("max", "min", "sum", "prod", "mean")},
+    **{f"segment_reduce_{r}_initial": (lambda d, n, r=r: torch.segment_reduce(d, r, lengths=n, initial=5.0),
+                                       (_SEGMENT_DATA, _LENGTHS)) for r in ("max", "min", "sum", "prod", "mean")},
+    "segment_reduce_offsets_not_from_0": (lambda d, o: torch.segment_reduce(d, "sum", offsets=o),
+                                          (_randn(7), torch.tensor([1, 3, 3, 5]))),
+    "segment_reduce_2d_mean": (lambda d, n: torch.segment_reduce(d, "mean", lengths=n), (_randn(6, 3), _LENGTHS)),
+    "resize_as_same_size": (lambda x, y: x.clone().resize_as_(y), (_randn(5, 5, 5), _randn(5, 5, 5, seed=1))),
+    "resize_as_0d": (lambda x, y: x.clone().resize_as_(y), (torch.tensor(1.5), torch.tensor(2.0))),
+    "resize_shrinks": (lambda x: x.clone().resize_(2, 2), (_randn(2, 3),)),
+    "resize_reshapes": (lambda x: x.clone().resize_(3, 2), (_randn(2, 3),)),
+})
+
 
 def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
     with torch.no_grad():
@@ -170,3 +186,11 @@ def test_unhandled_case_falls_back(name: str) -> None:
         assert any(n.domain == "opforge.aten" for n in proto.graph.node)
         with pytest.raises(PortableError, match=torch_name.replace(".", r"\.")):
             opforge.export(_Call(fn), args, portable=True)
+
+
+def test_growing_resize_is_refused_when_portable() -> None:
+    """Eager leaves the new elements uninitialised: no plain-ONNX answer, so portable refuses by name."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(PortableError, match=r"aten\.resize\.default"):
+            opforge.export(_Call(lambda x: x.clone().resize_(3, 3)), (_randn(2, 3),), portable=True, verify=False)

@@ -17,9 +17,11 @@ from . import nonzero_static as nonzero_static
 from . import pad as pad
 from . import pdist as pdist
 from . import put as put
+from . import resize as resize
 from . import scatter as scatter
+from . import segment_reduce as segment_reduce
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
 __all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "divide", "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
-           "pdist", "put", "scatter", "view_of", "zero_dim"]
+           "pdist", "put", "resize", "scatter", "segment_reduce", "view_of", "zero_dim"]
