@@ -1,9 +1,10 @@
 """``scaled_dot_product_attention`` on 3-D query / key / value (batch, sequence, embedding): stock
 torch.onnx's translation asserts 4-D inputs. Here a 3-D call runs stock's own translation with a head
 axis of size 1 inserted (and removed after), so it computes exactly what stock computes for 4-D; 4-D
-calls go to stock's translation. With a boolean mask, a query row that may attend to no key is 0, as in
-eager (stock's softmax over all -inf gives NaN there). Other ranks, dropout and grouped-query attention on 3-D
-inputs (where torch reads dim -3, the batch, as the heads) go to the generic fallback."""
+calls go to stock's translation, whatever their arguments. With a boolean mask, a query row that may
+attend to no key is 0, as in eager (stock's softmax over all -inf gives NaN there). Other ranks, and
+dropout or grouped-query attention on 3-D inputs (where torch reads dim -3, the batch, as the heads)
+go to the generic fallback."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _(a: dict) -> Any:
     ranks = {_rank(query), _rank(key), _rank(value)}
     plain = a["dropout_p"] == 0 and not (mask is not None and a["is_causal"]) and \
         (a["scale"] is None or isinstance(a["scale"], (int, float)))
-    if ranks == {4} and plain:
+    if ranks == {4}:  # stock's case, whatever the arguments (so nothing stock exported changes route)
         return _stock(a, query, key, value, mask)
     if ranks != {3} or not plain or a["enable_gqa"] or (mask is not None and _rank(mask) not in (2, 3)):
         return _aten.fall_back(_sdpa, a)
