@@ -79,9 +79,9 @@ CASES = {
     "segment_reduce": (lambda x, lengths: torch.segment_reduce(x, "max", lengths=lengths, axis=1, initial=0.5),
                        (torch.randn(2, 6, generator=g), torch.tensor([[2, 3, 1], [1, 1, 4]])),
                        "aten__segment_reduce__default"),
-    "fractional_max_pool2d": (lambda x, r: torch.nn.functional.fractional_max_pool2d(
-        x, 2, output_size=(3, 4), return_indices=True, _random_samples=r),
-        (torch.randn(1, 2, 6, 8, generator=g), torch.rand(1, 2, 2, generator=g)), "aten__fractional_max_pool2d__default"),
+    "grid_sampler_3d": (lambda x, grid: torch.grid_sampler_3d(x, grid, 0, 0, False),
+                        (torch.randn(1, 2, 3, 4, 5, generator=g), torch.rand(1, 2, 2, 2, 3, generator=g) * 2 - 1),
+                        "aten__grid_sampler_3d__default"),
     # a combination its plain-ONNX lowering leaves to torch (ScatterElements needs rank >= 1)
     "scatter_reduce_0d": (lambda x, i, s: torch.scatter(x, 0, i, s, reduce="multiply"),
                           (torch.tensor(1.5), torch.tensor(0), torch.tensor(2.0)), "aten__scatter__reduce"),

@@ -136,6 +136,25 @@ CASES.update({
     "resize_reshapes": (lambda x: x.clone().resize_(3, 2), (_randn(2, 3),)),
 })
 
+_SAMPLES = torch.rand(2, 3, 2, generator=_gen(16))
+_FMP_NAN = torch.randint(0, 3, (2, 3, 9, 9), generator=_gen(17)).float()
+_FMP_NAN[_FMP_NAN == 2] = _NAN
+
+
+def _fractional(kernel: object, size: tuple[int, int]) -> Callable:
+    return lambda x, r: F.fractional_max_pool2d(x, kernel, output_size=size, return_indices=True, _random_samples=r)
+
+
+CASES.update({
+    "fractional_max_pool2d": (_fractional(3, (4, 5)), (_randn(2, 3, 11, 13), _SAMPLES)),
+    "fractional_max_pool2d_rect_kernel": (_fractional((2, 3), (5, 3)), (_randn(2, 3, 9, 8), _SAMPLES)),
+    "fractional_max_pool2d_nan_last": (_fractional(3, (3, 3)), (_FMP_NAN, _SAMPLES)),
+    "fractional_max_pool2d_ties_first": (_fractional(3, (3, 4)),
+                                         (torch.randint(0, 2, (2, 3, 9, 9), generator=_gen(18)).float(), _SAMPLES)),
+    "fractional_max_pool2d_one_output_row": (_fractional(3, (1, 2)), (_randn(2, 3, 9, 9), _SAMPLES)),
+    "fractional_max_pool2d_unbatched": (_fractional(3, (4, 4)), (_randn(3, 9, 9), _SAMPLES[:1])),
+})
+
 
 def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
     with torch.no_grad():

@@ -8,6 +8,7 @@ from . import attention as attention
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
 from . import divide as divide
+from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
 from . import im2col as im2col
 from . import logical_reduce as logical_reduce
@@ -23,5 +24,5 @@ from . import segment_reduce as segment_reduce
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "divide", "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
+__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "divide", "fractional_max_pool", "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
            "pdist", "put", "resize", "scatter", "segment_reduce", "view_of", "zero_dim"]
