@@ -18,6 +18,7 @@ import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
 from opforge.portable import PortableError
 
 F = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:The reduce argument of torch.scatter:UserWarning")
 
 
 class _Call(torch.nn.Module):
