@@ -38,16 +38,22 @@ def emit(opdef: OpDef, *inputs: Any, **attrs: Any) -> Any:
     return getattr(Opset(opdef.domain, opdef.version), opdef.op_type)(*items, **onnx_attrs)
 
 
+def _register(overload: Any, name: str, fn: Callable[[dict[str, Any]], Any]) -> None:
+    """Make ``fn(bound_args)`` the dynamo translation of ``overload`` (under ``name``, for tracebacks)."""
+
+    def translate(*args: Any, **kwargs: Any) -> Any:
+        return fn(bind(overload, args, kwargs))
+
+    translate.__name__ = name
+    translate.__doc__ = f"{overload._schema}"
+    dynamo.add_translation(overload, translate)
+
+
 def lowers(overload: Any, opdef: OpDef) -> Callable[[Callable[[dict[str, Any]], Any]], Callable]:
     """Register ``fn(bound_args) -> ONNX value(s)`` as the translation of the aten ``overload``."""
 
     def attach(fn: Callable[[dict[str, Any]], Any]) -> Callable:
-        def translate(*args: Any, **kwargs: Any) -> Any:
-            return fn(bind(overload, args, kwargs))
-
-        translate.__name__ = f"aten_{overload.__name__.replace('.', '_')}_to_{opdef.op_type}"
-        translate.__doc__ = f"{overload._schema}"
-        dynamo.add_translation(overload, translate)
+        _register(overload, f"aten_{overload.__name__.replace('.', '_')}_to_{opdef.op_type}", fn)
         LOWERINGS[overload] = opdef
         return fn
 
@@ -59,12 +65,7 @@ def overrides(overload: Any, reason: str) -> Callable[[Callable[[dict[str, Any]]
     the aten ``overload``, in place of stock torch.onnx's (wrong or missing) one; ``reason`` says why."""
 
     def attach(fn: Callable[[dict[str, Any]], Any]) -> Callable:
-        def translate(*args: Any, **kwargs: Any) -> Any:
-            return fn(bind(overload, args, kwargs))
-
-        translate.__name__ = f"aten_{overload.__name__.replace('.', '_')}_fixed"
-        translate.__doc__ = f"{overload._schema}"
-        dynamo.add_translation(overload, translate)
+        _register(overload, f"aten_{overload.__name__.replace('.', '_')}_fixed", fn)
         OVERRIDES[overload] = reason
         return fn
 

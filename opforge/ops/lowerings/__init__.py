@@ -7,6 +7,7 @@ from . import adaptive_pool as adaptive_pool
 from . import attention as attention
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
+from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
 from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
@@ -21,8 +22,10 @@ from . import put as put
 from . import resize as resize
 from . import scatter as scatter
 from . import segment_reduce as segment_reduce
+from . import unique_consecutive as unique_consecutive
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "divide", "fractional_max_pool", "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad",
-           "pdist", "put", "resize", "scatter", "segment_reduce", "view_of", "zero_dim"]
+__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide", "fractional_max_pool",
+           "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad", "pdist", "put",
+           "resize", "scatter", "segment_reduce", "unique_consecutive", "view_of", "zero_dim"]
