@@ -561,6 +561,12 @@ def fallback_translation(target: Any) -> Callable:
     return _kept_whole(target)
 
 
+def fall_back(overload: Any, bound: dict[str, Any]) -> Any:
+    """Emit one call of ``overload`` (arguments by schema name) as its fallback node and report it: for a
+    translation that handles only some argument combinations exactly and leaves the others to torch."""
+    return fallback_translation(overload)(**bound)
+
+
 def keep_whole_translations() -> dict[Any, Callable]:
     """Translations that keep the ops of KEEP_WHOLE whole, as fallback nodes."""
     return {getattr(torch.ops.aten, name).default: _kept_whole(getattr(torch.ops.aten, name).default)
@@ -649,5 +655,6 @@ def _has_body(qualified: str) -> bool:
     return opdef is not None and opdef.function_body is not None
 
 
-__all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fallback_nodes",
-           "fallback_translation", "make_translation", "op_type_of", "portable_error", "recipe", "resolve"]
+__all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fall_back",
+           "fallback_nodes", "fallback_translation", "make_translation", "op_type_of", "portable_error", "recipe",
+           "resolve"]

@@ -84,6 +84,15 @@ def overrides(overload: Any, reason: str) -> Callable[[Callable[[dict[str, Any]]
     return attach
 
 
+def fall_back(overload: Any, a: dict[str, Any]) -> Any:
+    """The generic ``opforge.aten`` fallback node for a call (``a``: its bound arguments) that a plain-ONNX
+    translation of ``overload`` does not handle exactly; it is reported in the export summary like any
+    other fallback, and ``portable=True`` refuses it."""
+    from ..exporters import aten_fallback
+
+    return aten_fallback.fall_back(overload, a)
+
+
 def std_opset() -> Any:
     """The standard ONNX opset the lowerings use for glue nodes (Cast, Transpose, ...)."""
     from onnxscript import opset18

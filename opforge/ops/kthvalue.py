@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from onnxscript import opset18 as op
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
 from . import _aten, _order_stats
+from ._quickselect import quickselect
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
 
@@ -30,6 +32,28 @@ def _(x: np.ndarray, *, k: int, dim: int, keepdim: bool) -> tuple[np.ndarray, np
 @kthvalue.kernel("cuda")
 def _(x, *, k, dim, keepdim):  # noqa: ANN001, ANN202
     return _order_stats.on_host(_order_stats.kthvalue, x, k=k, dim=dim, keepdim=keepdim, name=kthvalue.name)
+
+
+@kthvalue.onnx_function
+def _(x, k: int, dim: int = -1, keepdim: int = 0):  # noqa: ANN001, ANN202
+    # torch's own quickselect, replayed (opforge/ops/_quickselect.py): the same index among ties; a 0-d x
+    # runs as shape (1)
+    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
+        xs = op.Reshape(x, op.Constant(value_ints=[1]))
+    else:
+        xs = op.Identity(x)
+    values, index = quickselect(xs, k=k, dim=dim)
+    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
+        out_values = op.Reshape(values, op.Shape(x))
+        out_index = op.Reshape(index, op.Shape(x))
+    elif op.Cast(op.Constant(value_int=keepdim), to=9):
+        out_values = op.Identity(values)
+        out_index = op.Identity(index)
+    else:
+        axis = op.Unsqueeze(op.Constant(value_int=dim), op.Constant(value_ints=[0]))
+        out_values = op.Squeeze(values, axis)
+        out_index = op.Squeeze(index, axis)
+    return out_values, out_index
 
 
 @kthvalue.infer

@@ -1,15 +1,31 @@
 """aten lowerings in plain ONNX that replace stock torch.onnx translations which are wrong, fail on edge
-cases, or are missing for an alias of an op opforge already lowers. One aten family per module; importing
-this package registers them all (see :func:`opforge.ops._aten.overrides`)."""
+cases, or are missing (for an alias of an op opforge already lowers, or for an op plain ONNX expresses
+exactly). One aten family per module; importing this package registers them all (see
+:func:`opforge.ops._aten.overrides`)."""
 
+from . import adaptive_pool as adaptive_pool
+from . import attention as attention
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
 from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
+from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
+from . import im2col as im2col
+from . import logical_reduce as logical_reduce
 from . import masked_select as masked_select
+from . import mode as mode
+from . import nonzero_static as nonzero_static
 from . import pad as pad
+from . import pdist as pdist
+from . import put as put
+from . import resize as resize
+from . import scatter as scatter
+from . import segment_reduce as segment_reduce
 from . import unique_consecutive as unique_consecutive
+from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "diagonal_scatter", "divide", "frexp", "masked_select", "pad", "unique_consecutive", "zero_dim"]
+__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide", "fractional_max_pool",
+           "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad", "pdist", "put",
+           "resize", "scatter", "segment_reduce", "unique_consecutive", "view_of", "zero_dim"]
