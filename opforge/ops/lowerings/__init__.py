@@ -8,6 +8,7 @@ from . import divide as divide
 from . import frexp as frexp
 from . import masked_select as masked_select
 from . import pad as pad
+from . import triangular as triangular
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "masked_select", "pad", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "masked_select", "pad", "triangular", "zero_dim"]
