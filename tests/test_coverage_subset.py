@@ -29,9 +29,11 @@ SUBSET = {
     "erfinv": "match", "lgamma": "match", "digamma": "match", "cummax": "match", "median": "match",
     "hypot": "match", "i0": "match", "polygamma.polygamma_n_2": "match", "special.bessel_j0": "match",
     "special.chebyshev_polynomial_t": "match", "masked_select": "match",
+    # plain-ONNX translations with Loops (opforge.ops.lowerings)
+    "linalg.slogdet": "match",
     # nothing translates these: the generic fallback runs them by torch
     "linalg.svd": "fallback", "linalg.eigh": "fallback", "special.airy_ai": "fallback", "igamma": "fallback",
-    "linalg.slogdet": "fallback", "mode": "fallback", "nn.functional.adaptive_max_pool2d": "fallback",
+    "mode": "fallback", "nn.functional.adaptive_max_pool2d": "fallback",
     "nonzero_static": "fallback",
     "_segment_reduce.lengths": "fallback", "resize_as_": "fallback",  # resize_as_: a MemoryFormat argument
 }

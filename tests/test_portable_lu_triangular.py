@@ -16,6 +16,7 @@ import torch
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
 from opforge.exporters import aten_fallback
+from opforge.portable import PortableError
 
 
 class _Call(torch.nn.Module):
@@ -63,27 +64,39 @@ _A = _randn(2, 4, 4) + 4 * torch.eye(4)  # well conditioned in either triangle
 _L = torch.linalg.cholesky(_A @ _A.mT)
 
 
+def _all(*calls: Callable) -> Callable:
+    """One model computing several cases (one export and one session for all of them: exports are slow)."""
+    def run(*args: torch.Tensor) -> tuple:
+        outs: list = []
+        for call in calls:
+            out = call(*args)
+            outs += list(out) if isinstance(out, (tuple, list)) else [out]
+        return tuple(outs)
+
+    return run
+
+
+_FLAGS = [(u, s, t) for u in (True, False) for s in (True, False) for t in (True, False)]
+
 TRIANGULAR = {
-    **{f"solve_triangular_upper{u}_left{s}_unit{t}": (
-        lambda a, b, u=u, s=s, t=t: torch.linalg.solve_triangular(a, b, upper=u, left=s, unitriangular=t),
-        (_A, _randn(2, 4, 3) if s else _randn(2, 3, 4)))
-       for u in (True, False) for s in (True, False) for t in (True, False)},
-    "solve_triangular_broadcast_batch": (lambda a, b: torch.linalg.solve_triangular(a, b, upper=False),
-                                         (_A[:1], _randn(3, 1, 4, 2))),
-    "solve_triangular_empty_batch": (lambda a, b: torch.linalg.solve_triangular(a, b, upper=True),
-                                     (torch.zeros(0, 3, 3), torch.zeros(0, 3, 2))),
-    "solve_triangular_0x0": (lambda a, b: torch.linalg.solve_triangular(a, b, upper=True),
-                             (torch.zeros(0, 0), torch.zeros(0, 2))),
-    **{f"triangular_solve_upper{u}_transpose{t}_unit{n}": (
-        lambda b, a, u=u, t=t, n=n: torch.triangular_solve(b, a, upper=u, transpose=t, unitriangular=n),
-        (_randn(3, 1, 4, 2), _A))
-       for u in (True, False) for t in (True, False) for n in (True, False)},
-    "cholesky_solve_lower": (lambda b, f: torch.cholesky_solve(b, f), (_randn(2, 4, 3), _L)),
-    "cholesky_solve_upper": (lambda b, f: torch.cholesky_solve(b, f, upper=True), (_randn(4, 2), _L.mT[1])),
-    "cholesky_solve_0x0": (lambda b, f: torch.cholesky_solve(b, f), (torch.zeros(0, 0), torch.zeros(0, 0))),
-    "cholesky_inverse_lower": (torch.cholesky_inverse, (_L,)),
-    "cholesky_inverse_upper": (lambda f: torch.cholesky_inverse(f, upper=True), (_L.mT[0],)),
-    "cholesky_inverse_empty_batch": (torch.cholesky_inverse, (torch.zeros(0, 2, 2),)),
+    # every flag combination; B (3, 1, 4, 4) broadcasts against A's batch (2, 4, 4)
+    "solve_triangular_flags": (_all(*[
+        lambda a, b, u=u, s=s, t=t: torch.linalg.solve_triangular(a, b, upper=u, left=s, unitriangular=t)
+        for u, s, t in _FLAGS]), (_A, _randn(3, 1, 4, 4))),
+    "triangular_solve_flags": (_all(*[
+        lambda b, a, u=u, s=s, t=t: torch.triangular_solve(b, a, upper=u, transpose=s, unitriangular=t)
+        for u, s, t in _FLAGS]), (_randn(3, 1, 4, 2), _A)),
+    "solve_triangular_empty_batch_and_0x0": (_all(
+        lambda a, b, c, d: torch.linalg.solve_triangular(a, b, upper=True),
+        lambda a, b, c, d: torch.linalg.solve_triangular(c, d, upper=False, left=False)),
+        (torch.zeros(0, 3, 3), torch.zeros(0, 3, 2), torch.zeros(0, 0), torch.zeros(2, 0))),
+    "cholesky_solve_and_inverse": (_all(
+        lambda b, f: torch.cholesky_solve(b, f), lambda b, f: torch.cholesky_solve(b, f.mT, upper=True),
+        lambda b, f: torch.cholesky_inverse(f[0]), lambda b, f: torch.cholesky_inverse(f.mT, upper=True)),
+        (_randn(2, 4, 3), _L)),
+    "cholesky_0x0_and_empty_batch": (_all(
+        lambda b, f, e: torch.cholesky_solve(b, f), lambda b, f, e: torch.cholesky_inverse(e)),
+        (torch.zeros(0, 0), torch.zeros(0, 0), torch.zeros(0, 2, 2))),
 }
 
 
@@ -97,3 +110,49 @@ def test_solve_triangular_reads_only_its_triangle() -> None:
     # garbage (even inf) in the other triangle must not leak into the solution, as in LAPACK's trtrs
     a = torch.triu(_A[0]) + torch.tril(torch.full((4, 4), float("inf")), -1)
     _assert_matches(lambda m, b: torch.linalg.solve_triangular(m, b, upper=True), (a, _randn(4, 2)))
+
+
+def _lu(shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.linalg.lu_factor(_randn(*shape))
+
+
+_SINGULAR = torch.tensor([[1.0, 0.0, 2.0], [2.0, 0.0, 1.0], [3.0, 0.0, 5.0]])  # a zero column: U[1, 1] == 0
+_SHAPES = {"square": (4, 4), "wide": (3, 5), "tall": (5, 3), "batched": (2, 3, 3), "empty_batch": (0, 3, 3),
+           "0x0": (0, 0)}
+_FACTORIZE = _all(torch.linalg.lu_factor_ex, torch.linalg.lu, lambda a: torch.lu_unpack(*torch.linalg.lu_factor(a)))
+
+LU = {
+    **{f"factorizations_{name}": (_FACTORIZE, (_randn(*shape),)) for name, shape in _SHAPES.items()},
+    "lu_unpack_parts": (_all(
+        lambda lu, p: torch.lu_unpack(lu, p, unpack_data=False),
+        lambda lu, p: torch.lu_unpack(lu, p, unpack_pivots=False)), _lu((2, 3, 4))),
+    # a zero column (U[1, 1] == 0: info 2, no division), the zero matrix, and a tie on the first pivot
+    "singular_and_ties": (_all(torch.linalg.lu_factor_ex, torch.linalg.slogdet, torch.linalg.lu),
+                          (torch.stack([_SINGULAR, torch.zeros(3, 3), torch.tensor([[1.0, 2, 0], [-1, 3, 0],
+                                                                                    [0, 1, 1]])]),)),
+    "lu_solve_flags": (_all(*[lambda lu, p, b, s=s, t=t: torch.linalg.lu_solve(lu, p, b if s else b.mT, left=s,
+                                                                             adjoint=t)
+                              for s in (True, False) for t in (True, False)]), (*_lu((4, 4)), _randn(3, 4, 4))),
+    "lu_solve_deprecated": (torch.lu_solve, (_randn(2, 3, 1), *_lu((2, 3, 3)))),
+    "slogdet": (_all(torch.linalg.slogdet, torch.ops.aten._linalg_slogdet.default, torch.logdet),
+                (_randn(3, 4, 4) + 4 * torch.eye(4),)),
+    "slogdet_0x0_and_1x1": (lambda a, b: (*torch.linalg.slogdet(a), *torch.linalg.slogdet(b)),
+                            (torch.zeros(0, 0), torch.tensor([[-2.0]]))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LU))
+def test_lu_family_portable_matches_eager(case: str) -> None:
+    fn, args = LU[case]
+    _assert_matches(fn, args)
+
+
+def test_lu_without_pivoting_falls_back_and_portable_refuses() -> None:
+    # eager refuses pivot=False on the CPU; no body may invent an answer: it stays a fallback node
+    fn = _Call(lambda a: torch.linalg.lu_factor_ex(a, pivot=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(fn, (_randn(3, 3),), verify=False)
+        assert aten_fallback.fallback_nodes(proto) == ["aten__linalg_lu_factor_ex__default"]
+        with pytest.raises(PortableError, match="linalg_lu_factor_ex"):
+            opforge.export(fn, (_randn(3, 3),), portable=True, verify=False)

@@ -585,6 +585,12 @@ def _kept_whole(target: Any) -> Callable:
     return translate
 
 
+def fallback_translation(target: Any) -> Callable:
+    """The translation that emits ``target`` as a fallback node, reported in the export summary: for
+    translations that handle some argument combinations exactly and leave the others to the fallback."""
+    return _kept_whole(target)
+
+
 def keep_whole_translations() -> dict[Any, Callable]:
     """Translations that keep the ops of KEEP_WHOLE whole, as fallback nodes."""
     return {getattr(torch.ops.aten, name).default: _kept_whole(getattr(torch.ops.aten, name).default)
@@ -674,4 +680,5 @@ def _has_body(qualified: str) -> bool:
 
 
 __all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fallback_nodes",
+           "fallback_translation",
            "make_translation", "op_type_of", "portable_error", "recipe", "resolve"]

@@ -6,9 +6,10 @@ from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
 from . import divide as divide
 from . import frexp as frexp
+from . import lu as lu
 from . import masked_select as masked_select
 from . import pad as pad
 from . import triangular as triangular
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "masked_select", "pad", "triangular", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "lu", "masked_select", "pad", "triangular", "zero_dim"]
