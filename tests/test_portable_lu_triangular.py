@@ -156,3 +156,28 @@ def test_lu_without_pivoting_falls_back_and_portable_refuses() -> None:
         assert aten_fallback.fallback_nodes(proto) == ["aten__linalg_lu_factor_ex__default"]
         with pytest.raises(PortableError, match="linalg_lu_factor_ex"):
             opforge.export(fn, (_randn(3, 3),), portable=True, verify=False)
+
+
+_QR = torch.geqrf(_randn(5, 3))
+
+HOUSEHOLDER_AND_EXP = {
+    "geqrf_shapes": (_all(lambda a, b, c, d: torch.geqrf(a), lambda a, b, c, d: torch.geqrf(b), lambda a, b, c, d: torch.geqrf(c),
+                          lambda a, b, c, d: torch.geqrf(d)),
+                     (_randn(5, 5), _randn(2, 5, 3), _randn(3, 5), torch.zeros(0, 0))),
+    # a zero column: no reflection (tau 0), as LAPACK's dlarfg
+    "geqrf_zero_column": (torch.geqrf, (torch.tensor([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0]]),)),
+    "householder_product": (_all(lambda a, t, b, u: torch.linalg.householder_product(a, t),
+                                 lambda a, t, b, u: torch.linalg.householder_product(b, u)),
+                            (_randn(6, 4), _randn(3), _randn(2, 4, 4), _randn(2, 4))),
+    "ormqr_flags": (_all(*[lambda a, t, c, s=s, u=u: torch.ormqr(a, t, c if s else c.mT, left=s, transpose=u)
+                           for s in (True, False) for u in (True, False)]), (*_QR, _randn(5, 4))),
+    "matrix_exp": (_all(lambda a, b, c: torch.linalg.matrix_exp(a), lambda a, b, c: torch.linalg.matrix_exp(b),
+                        lambda a, b, c: torch.linalg.matrix_exp(c)),
+                   (_randn(2, 5, 5), _randn(3, 3) * 10, torch.zeros(0, 0))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOUSEHOLDER_AND_EXP))
+def test_householder_and_matrix_exp_portable_match_eager(case: str) -> None:
+    fn, args = HOUSEHOLDER_AND_EXP[case]
+    _assert_matches(fn, args)
