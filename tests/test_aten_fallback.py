@@ -69,6 +69,8 @@ CASES = {
     "linalg_ldl_solve": (lambda ld, pivots, b: torch.linalg.ldl_solve(ld, pivots, b),
                          (*torch.linalg.ldl_factor(torch.randn(2, 4, 4, generator=g) + 4 * torch.eye(4)),
                           torch.randn(2, 4, 2, generator=g)), "aten__linalg_ldl_solve__default"),
+    "linalg_matrix_exp": (lambda a: torch.linalg.matrix_exp(a), (torch.randn(2, 3, 3, generator=g) * 0.3,),
+                          "aten__linalg_matrix_exp__default"),
     # decomposed with a with_effects error check torch.onnx cannot translate: kept whole (KEEP_WHOLE)
     "linalg_ldl_factor": (lambda a: torch.linalg.ldl_factor(a @ a.mT + torch.eye(4)),
                           (torch.randn(2, 4, 4, generator=g),), "aten__linalg_ldl_factor__default"),
