@@ -192,3 +192,19 @@ def test_matrix_exp_float32_stays_on_the_fallback() -> None:
         assert aten_fallback.fallback_nodes(proto) == ["aten__linalg_matrix_exp__default"]
         with pytest.raises(PortableError, match="linalg_matrix_exp"):
             opforge.export(fn, (_randn(3, 3),), portable=True, verify=False)
+
+
+def test_dynamic_batch_and_size_stay_dynamic() -> None:
+    # the Loops run to sizes read from the input's shape: one file serves every batch and matrix size
+    fn = _Call(_all(torch.linalg.lu_factor_ex, torch.linalg.slogdet,
+                    lambda a: torch.linalg.solve_triangular(a, a, upper=False)))
+    batch, n = torch.export.Dim("batch"), torch.export.Dim("n", min=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(fn, (_randn(2, 3, 3) + 3 * torch.eye(3),), portable=True,
+                               dynamic_shapes=(({0: batch, 1: n, 2: n},),))
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = _randn(4, 5, 5) + 5 * torch.eye(5)
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    for index, (e, g) in enumerate(zip(_eager(fn, (x,)), got, strict=True)):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5, err_msg=f"output {index}")
