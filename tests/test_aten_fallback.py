@@ -71,9 +71,6 @@ CASES = {
                           torch.randn(2, 4, 2, generator=g)), "aten__linalg_ldl_solve__default"),
     "linalg_matrix_exp": (lambda a: torch.linalg.matrix_exp(a), (torch.randn(2, 3, 3, generator=g) * 0.3,),
                           "aten__linalg_matrix_exp__default"),
-    # decomposed with a with_effects error check torch.onnx cannot translate: kept whole (KEEP_WHOLE)
-    "linalg_ldl_factor": (lambda a: torch.linalg.ldl_factor(a @ a.mT + torch.eye(4)),
-                          (torch.randn(2, 4, 4, generator=g),), "aten__linalg_ldl_factor__default"),
     "segment_reduce": (lambda x, lengths: torch.segment_reduce(x, "max", lengths=lengths, initial=0.5),
                        (torch.randn(6, generator=g), torch.tensor([2, 3, 1])), "aten__segment_reduce__default"),
     "adaptive_max_pool2d": (lambda x: torch.nn.functional.adaptive_max_pool2d(x, (2, 3), return_indices=True),

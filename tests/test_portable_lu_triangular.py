@@ -208,3 +208,26 @@ def test_dynamic_batch_and_size_stay_dynamic() -> None:
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     for index, (e, g) in enumerate(zip(_eager(fn, (x,)), got, strict=True)):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5, err_msg=f"output {index}")
+
+
+def _symmetric(*shape: int) -> torch.Tensor:
+    a = _randn(*shape)
+    return a + a.mT
+
+
+LDL = {
+    # 100 random symmetric 6x6 matrices: 1x1 and 2x2 blocks, with and without swaps, mixed in one batch
+    "ldl_factor_ex_mixed_blocks": (torch.linalg.ldl_factor_ex, (_symmetric(100, 6, 6),)),
+    # small integers: exact ties and zero columns (info > 0)
+    "ldl_factor_ex_ties_and_zeros": (torch.linalg.ldl_factor_ex,
+                                     (torch.randint(-2, 3, (60, 5, 5), generator=_g).float().triu().mT.contiguous(),)),
+    "ldl_factor_reads_lower_and_edges": (_all(
+        lambda a, e, z: torch.linalg.ldl_factor(a, hermitian=True), lambda a, e, z: torch.linalg.ldl_factor(e),
+        lambda a, e, z: torch.linalg.ldl_factor_ex(z)), (_randn(2, 4, 4), torch.zeros(0, 2, 2), torch.zeros(0, 0))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LDL))
+def test_ldl_portable_matches_eager(case: str) -> None:
+    fn, args = LDL[case]
+    _assert_matches(fn, args)

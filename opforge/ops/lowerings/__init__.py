@@ -7,6 +7,7 @@ from . import batch_norm as batch_norm
 from . import divide as divide
 from . import frexp as frexp
 from . import householder as householder
+from . import ldl as ldl
 from . import lu as lu
 from . import masked_select as masked_select
 from . import matrix_exp as matrix_exp
@@ -14,4 +15,4 @@ from . import pad as pad
 from . import triangular as triangular
 from . import zero_dim as zero_dim
 
-__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "householder", "lu", "masked_select", "matrix_exp", "pad", "triangular", "zero_dim"]
+__all__ = ["avg_pool", "batch_norm", "divide", "frexp", "householder", "ldl", "lu", "masked_select", "matrix_exp", "pad", "triangular", "zero_dim"]

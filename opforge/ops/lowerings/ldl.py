@@ -1,0 +1,150 @@
+"""``linalg_ldl_factor(_ex)`` in plain ONNX (stock torch.onnx has no translation): LAPACK sytf2's
+Bunch-Kaufman diagonal pivoting (lower storage, alpha = (1 + sqrt(17)) / 8) in a Loop, in float64, so the
+1x1 / 2x2 blocks and the pivots (1-based int32, negative for a 2x2 block) are eager's.
+
+The Loop visits each column j once. A matrix whose previous step took a 2x2 block (columns j-1 and j) skips
+column j; as the step sizes differ between the matrices of a batch, every step is computed for all of
+them and kept only where it applies. The trailing block is kept whole (symmetric), so the symmetric row and
+column swap is one permutation of it; the finished columns (L) are never swapped, as in sytf2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from onnxscript import opset18 as op
+from onnxscript import script
+from onnxscript.onnx_types import DOUBLE, INT64
+
+from .. import _aten
+from .._common import BODY_LIB
+
+aten = torch.ops.aten
+_DOUBLE, _INT32 = 11, 6
+_ALPHA = (1.0 + math.sqrt(17.0)) / 8.0
+
+
+@script(BODY_LIB, default_opset=op)
+def bunch_kaufman(a: DOUBLE[...], alpha: DOUBLE[...]) -> tuple[DOUBLE[...], INT64[...], INT64[...]]:
+    """(LD with garbage above the diagonal, pivots 1-based (*, n), info (*)) of a symmetric a (*, n, n)."""
+    last = op.Constant(value_ints=[-1])
+    n = op.Squeeze(op.Shape(a, start=-1))
+    ids = op.Range(op.Constant(value_int=0), n, op.Constant(value_int=1))  # (n,)
+    rows = op.Unsqueeze(ids, last)  # (n, 1)
+    batch = op.Shape(a, end=-2)
+    zero = op.CastLike(op.Constant(value_float=0.0), a)
+    one = op.CastLike(op.Constant(value_float=1.0), a)
+    w = op.Add(op.Trilu(a, upper=0), op.Einsum(op.Trilu(a, op.Constant(value_int=-1), upper=0),
+                                                equation="...ij->...ji"))
+    pivots = op.Expand(op.Constant(value_int=0), op.Concat(batch, op.Shape(a, start=-1), axis=0))
+    info = op.Expand(op.Constant(value_int=0), batch)
+    skip = op.Expand(op.Constant(value_int=0), batch)  # (*) int64: 1 = column j is taken
+    for j in range(n):
+        at = op.Unsqueeze(j, op.Constant(value_ints=[0]))
+        column = op.Gather(w, at, axis=-1)  # (*, n, 1)
+        diag_j = op.Squeeze(op.Gather(column, at, axis=-2), op.Constant(value_ints=[-2, -1]))  # (*)
+        absakk = op.Abs(diag_j)
+        below = op.Greater(rows, j)  # (n, 1)
+        masked = op.Where(below, op.Abs(column), op.Neg(one))  # (*, n, 1)
+        imax = op.ArgMax(op.Squeeze(masked, last), axis=-1, keepdims=0)  # (*)
+        colmax = op.Max(op.ReduceMax(op.Squeeze(masked, last), last, keepdims=0), zero)
+        # row imax of the trailing block, without its diagonal entry
+        imax_row = op.GatherElements(w, op.Expand(op.Unsqueeze(imax, op.Constant(value_ints=[-1, -2])),
+                                                  op.Concat(batch, op.Constant(value_ints=[1]), op.Shape(w, start=-1),
+                                                            axis=0)), axis=-2)  # (*, 1, n)
+        imax_col = op.Unsqueeze(imax, op.Constant(value_ints=[-1]))  # (*, 1)
+        in_row = op.And(op.GreaterOrEqual(ids, j), op.Not(op.Equal(ids, imax_col)))  # (*, n)
+        rowmax = op.ReduceMax(op.Where(in_row, op.Abs(op.Squeeze(imax_row, op.Constant(value_ints=[-2]))),
+                                       op.Neg(one)), last, keepdims=0)
+        diag_imax = op.Squeeze(op.GatherElements(op.Squeeze(imax_row, op.Constant(value_ints=[-2])), imax_col,
+                                                 axis=-1), last)
+        singular = op.Equal(op.Max(absakk, colmax), zero)
+        safe_rowmax = op.Where(op.Greater(rowmax, zero), rowmax, one)
+        keep_k = op.Or(op.GreaterOrEqual(absakk, op.Mul(alpha, colmax)),
+                       op.GreaterOrEqual(absakk, op.Mul(op.Mul(alpha, colmax), op.Div(colmax, safe_rowmax))))
+        keep_k = op.Or(keep_k, singular)
+        one_by_one = op.Or(keep_k, op.GreaterOrEqual(op.Abs(diag_imax), op.Mul(alpha, rowmax)))  # (*)
+        kp = op.Where(keep_k, op.Expand(j, batch), imax)  # (*)
+        kk = op.Where(one_by_one, op.Expand(j, batch), op.Expand(op.Add(j, op.Constant(value_int=1)), batch))
+        # the symmetric swap of kk and kp within the trailing block (rows and columns >= j)
+        kk1 = op.Unsqueeze(kk, op.Constant(value_ints=[-1]))
+        kp1 = op.Unsqueeze(kp, op.Constant(value_ints=[-1]))
+        perm = op.Where(op.Equal(ids, kk1), kp1, op.Where(op.Equal(ids, kp1), kk1, ids))  # (*, n)
+        perm_rows = op.Expand(op.Unsqueeze(perm, last), op.Shape(w))
+        perm_cols = op.Expand(op.Unsqueeze(perm, op.Constant(value_ints=[-2])), op.Shape(w))
+        swapped = op.GatherElements(op.GatherElements(w, perm_rows, axis=-2), perm_cols, axis=-1)
+        trailing = op.And(op.GreaterOrEqual(rows, j), op.GreaterOrEqual(ids, j))  # (n, n)
+        s = op.Where(trailing, swapped, w)
+        # 1x1 block: s[i, c] -= s[i, j] s[c, j] / d for i, c > j; column j below the diagonal scaled by 1 / d
+        col_j = op.Where(below, op.Gather(s, at, axis=-1), zero)  # (*, n, 1)
+        d = op.Gather(op.Gather(s, at, axis=-2), at, axis=-1)  # (*, 1, 1)
+        d11 = op.Div(one, op.Where(op.Equal(d, zero), one, d))
+        row_j = op.Einsum(col_j, equation="...ij->...ji")
+        rest = op.And(below, op.Greater(ids, j))  # (n, n): rows and columns > j
+        one_step = op.Where(rest, op.Sub(s, op.Mul(op.MatMul(col_j, row_j), d11)), s)
+        one_step = op.Where(op.And(below, op.Equal(ids, j)), op.Mul(col_j, d11), one_step)
+        # 2x2 block (columns j and j+1): sytf2's wk / wkp1 for the rows below j+1
+        next_at = op.Unsqueeze(op.Add(j, op.Constant(value_int=1)), op.Constant(value_ints=[0]))
+        far = op.Greater(rows, op.Add(j, op.Constant(value_int=1)))  # (n, 1)
+        next_safe = op.Min(next_at, op.Unsqueeze(op.Sub(n, op.Constant(value_int=1)), op.Constant(value_ints=[0])))
+        a_k = op.Where(far, op.Gather(s, at, axis=-1), zero)  # (*, n, 1)
+        a_k1 = op.Where(far, op.Gather(s, next_safe, axis=-1), zero)
+        d21 = op.Gather(op.Gather(s, next_safe, axis=-2), at, axis=-1)  # (*, 1, 1)
+        d21_safe = op.Where(op.Equal(d21, zero), one, d21)
+        b11 = op.Div(op.Gather(op.Gather(s, next_safe, axis=-2), next_safe, axis=-1), d21_safe)
+        b22 = op.Div(d, d21_safe)
+        t = op.Div(one, op.Sub(op.Mul(b11, b22), one))
+        scale = op.Div(t, d21_safe)
+        wk = op.Mul(scale, op.Sub(op.Mul(b11, a_k), a_k1))  # (*, n, 1)
+        wkp1 = op.Mul(scale, op.Sub(op.Mul(b22, a_k1), a_k))
+        update = op.Add(op.MatMul(a_k, op.Einsum(wk, equation="...ij->...ji")),
+                        op.MatMul(a_k1, op.Einsum(wkp1, equation="...ij->...ji")))
+        far_cols = op.Greater(ids, op.Add(j, op.Constant(value_int=1)))
+        two_step = op.Where(op.And(far, far_cols), op.Sub(s, update), s)
+        two_step = op.Where(op.And(far, op.Equal(ids, j)), wk, two_step)
+        two_step = op.Where(op.And(far, op.Equal(ids, op.Add(j, op.Constant(value_int=1)))), wkp1, two_step)
+        stepped = op.Where(op.Unsqueeze(singular, op.Constant(value_ints=[-1, -2])), w,
+                           op.Where(op.Unsqueeze(one_by_one, op.Constant(value_ints=[-1, -2])), one_step, two_step))
+        active = op.Equal(skip, op.Constant(value_int=0))  # (*)
+        w = op.Where(op.Unsqueeze(active, op.Constant(value_ints=[-1, -2])), stepped, w)
+        # pivots: kp + 1 for a 1x1 block, -(kp + 1) at j and j + 1 for a 2x2 block
+        code = op.Where(one_by_one, op.Add(kp, op.Constant(value_int=1)), op.Neg(op.Add(kp, op.Constant(value_int=1))))
+        code1 = op.Unsqueeze(code, last)
+        is_j = op.Equal(ids, j)
+        is_next = op.And(op.Equal(ids, op.Add(j, op.Constant(value_int=1))),
+                         op.Unsqueeze(op.Not(one_by_one), last))
+        marked = op.Where(op.Or(is_j, is_next), code1, pivots)
+        pivots = op.Where(op.Unsqueeze(active, last), marked, pivots)
+        first_zero = op.And(op.And(active, singular), op.Equal(info, op.Constant(value_int=0)))
+        info = op.Where(first_zero, op.Expand(op.Add(j, op.Constant(value_int=1)), batch), info)
+        skip = op.Where(op.And(active, op.Not(one_by_one)), op.Constant(value_int=1), op.Constant(value_int=0))
+    return w, pivots, info
+
+
+def _factor(a: Any) -> tuple[Any, Any, Any]:
+    w, pivots, info = bunch_kaufman(op.Cast(a, to=_DOUBLE),
+                                    op.Constant(value=_double_scalar(_ALPHA)))
+    ld = op.CastLike(op.Trilu(w, upper=0), a)
+    return ld, op.Cast(pivots, to=_INT32), op.Cast(info, to=_INT32)
+
+
+def _double_scalar(value: float) -> Any:
+    from onnx import helper
+
+    return helper.make_tensor("value", _DOUBLE, [], [value])
+
+
+@_aten.overrides(aten.linalg_ldl_factor_ex.default, "stock torch.onnx has no translation")
+def _(a: dict) -> Any:
+    """linalg_ldl_factor_ex(Tensor self, *, bool hermitian=False, bool check_errors=False) -> (Tensor LD,
+    Tensor pivots, Tensor info)"""
+    return _factor(a["self"])  # real inputs: hermitian and symmetric are the same factorization
+
+
+@_aten.overrides(aten.linalg_ldl_factor.default, "stock torch.onnx has no translation")
+def _(a: dict) -> Any:
+    """linalg_ldl_factor(Tensor self, *, bool hermitian=False) -> (Tensor LD, Tensor pivots)"""
+    ld, pivots, _ = _factor(a["self"])
+    return ld, pivots
