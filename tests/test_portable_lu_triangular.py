@@ -34,18 +34,18 @@ def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
     return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
-def _portable(fn: Callable, args: tuple) -> list[np.ndarray]:
+def _portable(fn: Callable, args: tuple, verify: bool = True) -> list[np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proto = opforge.export(_Call(fn), args, portable=True)
+        proto = opforge.export(_Call(fn), args, portable=True, verify=verify)
     assert not aten_fallback.fallback_nodes(proto)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     return session.run(None, {n: t.numpy() for n, t in zip(names, args, strict=True)})
 
 
-def _assert_matches(fn: Callable, args: tuple) -> None:
-    expected, got = _eager(fn, args), _portable(fn, args)
+def _assert_matches(fn: Callable, args: tuple, verify: bool = True) -> None:
+    expected, got = _eager(fn, args), _portable(fn, args, verify)
     assert len(expected) == len(got)
     for index, (e, g) in enumerate(zip(expected, got, strict=True)):
         assert g.dtype == e.dtype, f"output {index}: dtype {g.dtype}, eager {e.dtype}"
@@ -224,10 +224,19 @@ LDL = {
     "ldl_factor_reads_lower_and_edges": (_all(
         lambda a, e, z: torch.linalg.ldl_factor(a, hermitian=True), lambda a, e, z: torch.linalg.ldl_factor(e),
         lambda a, e, z: torch.linalg.ldl_factor_ex(z)), (_randn(2, 4, 4), torch.zeros(0, 2, 2), torch.zeros(0, 0))),
+    "ldl_solve_mixed_blocks": (torch.linalg.ldl_solve, (*torch.linalg.ldl_factor(_symmetric(60, 6, 6)),
+                                                         _randn(60, 6, 3))),
+    "ldl_solve_broadcast_and_edges": (_all(
+        lambda ld, p, b, e, q, c: torch.linalg.ldl_solve(ld, p, b, hermitian=True),
+        lambda ld, p, b, e, q, c: torch.linalg.ldl_solve(e, q, c)),
+        (*torch.linalg.ldl_factor(_symmetric(3, 5, 5)), _randn(5, 2), torch.zeros(0, 2, 2),
+         torch.zeros(0, 2, dtype=torch.int32), torch.zeros(2, 4))),
 }
 
 
 @pytest.mark.parametrize("case", sorted(LDL))
 def test_ldl_portable_matches_eager(case: str) -> None:
     fn, args = LDL[case]
-    _assert_matches(fn, args)
+    # no verify on generated inputs: it permutes the pivots, and sytrs (eager) on pivots that are not a
+    # factorization's reads out of bounds (it may even abort the process)
+    _assert_matches(fn, args, verify=not case.startswith("ldl_solve"))

@@ -1,4 +1,4 @@
-"""``linalg_ldl_factor(_ex)`` in plain ONNX (stock torch.onnx has no translation): LAPACK sytf2's
+"""``linalg_ldl_factor(_ex)`` and ``linalg_ldl_solve`` in plain ONNX (stock torch.onnx has no translation): LAPACK sytf2's
 Bunch-Kaufman diagonal pivoting (lower storage, alpha = (1 + sqrt(17)) / 8) in a Loop, in float64, so the
 1x1 / 2x2 blocks and the pivots (1-based int32, negative for a 2x2 block) are eager's.
 
@@ -20,9 +20,10 @@ from onnxscript.onnx_types import DOUBLE, INT64
 
 from .. import _aten
 from .._common import BODY_LIB
+from .triangular import broadcast_batches
 
 aten = torch.ops.aten
-_DOUBLE, _INT32 = 11, 6
+_DOUBLE, _INT32, _INT64 = 11, 6, 7
 _ALPHA = (1.0 + math.sqrt(17.0)) / 8.0
 
 
@@ -123,6 +124,83 @@ def bunch_kaufman(a: DOUBLE[...], alpha: DOUBLE[...]) -> tuple[DOUBLE[...], INT6
     return w, pivots, info
 
 
+@script(BODY_LIB, default_opset=op)
+def bunch_kaufman_solve(ld: DOUBLE[...], pivots: INT64[...], b: DOUBLE[...]) -> DOUBLE[...]:
+    """X with A X = b for A = L D L^T packed in ld (*, n, n) with sytrf's pivots (*, n), b (*, n, k), all of
+    one batch shape: LAPACK sytrs (lower): L D y = P^T b forward, then L^T x = y backward."""
+    last = op.Constant(value_ints=[-1])
+    n = op.Squeeze(op.Shape(ld, start=-1))
+    ids = op.Range(op.Constant(value_int=0), n, op.Constant(value_int=1))
+    rows = op.Unsqueeze(ids, last)  # (n, 1)
+    batch = op.Shape(ld, end=-2)
+    zero = op.CastLike(op.Constant(value_float=0.0), ld)
+    one = op.CastLike(op.Constant(value_float=1.0), ld)
+    top = op.Sub(n, op.Constant(value_int=1))
+    skip = op.Expand(op.Constant(value_int=0), batch)
+    for j in range(n):
+        at = op.Unsqueeze(j, op.Constant(value_ints=[0]))
+        nxt = op.Unsqueeze(op.Min(op.Add(j, op.Constant(value_int=1)), top), op.Constant(value_ints=[0]))
+        p = op.Gather(pivots, at, axis=-1)  # (*, 1)
+        two = op.Less(p, op.Constant(value_int=0))
+        kp = op.Sub(op.Abs(p), op.Constant(value_int=1))
+        # (clamped: a matrix that skips row j, the second of a 2x2 block, may read past the end)
+        kk = op.Min(op.Where(two, op.Add(j, op.Constant(value_int=1)), op.Expand(j, op.Shape(p))), top)
+        # exchange rows kk and kp (a function call cannot nest here: torch.onnx registers only the outer one)
+        perm = op.Where(op.Equal(ids, kk), kp, op.Where(op.Equal(ids, kp), kk, ids))  # (*, n)
+        c = op.GatherElements(b, op.Expand(op.Unsqueeze(perm, last), op.Shape(b)), axis=-2)
+        l_j = op.Gather(ld, at, axis=-1)  # (*, n, 1)
+        l_n = op.Gather(ld, nxt, axis=-1)
+        b_j = op.Gather(c, at, axis=-2)  # (*, 1, k)
+        b_n = op.Gather(c, nxt, axis=-2)
+        d_j = op.Gather(l_j, at, axis=-2)  # (*, 1, 1)
+        # 1x1 block: eliminate below j, then divide row j by D[j, j]
+        one_step = op.Where(op.Greater(rows, j), op.Sub(c, op.Mul(l_j, b_j)), c)
+        one_step = op.Where(op.Equal(rows, j), op.Mul(b_j, op.Div(one, d_j)), one_step)
+        # 2x2 block (rows j, j+1): eliminate below j+1, then solve with the 2x2 D block
+        far = op.Greater(rows, op.Add(j, op.Constant(value_int=1)))
+        two_step = op.Where(far, op.Sub(op.Sub(c, op.Mul(l_j, b_j)), op.Mul(l_n, b_n)), c)
+        akm1k = op.Gather(l_j, nxt, axis=-2)
+        akm1k = op.Where(op.Equal(akm1k, zero), one, akm1k)
+        akm1 = op.Div(d_j, akm1k)
+        ak = op.Div(op.Gather(l_n, nxt, axis=-2), akm1k)
+        denom = op.Sub(op.Mul(akm1, ak), one)
+        bkm1 = op.Div(b_j, akm1k)
+        bk = op.Div(b_n, akm1k)
+        two_step = op.Where(op.Equal(rows, j), op.Div(op.Sub(op.Mul(ak, bkm1), bk), denom), two_step)
+        two_step = op.Where(op.Equal(rows, op.Add(j, op.Constant(value_int=1))),
+                            op.Div(op.Sub(op.Mul(akm1, bk), bkm1), denom), two_step)
+        two3 = op.Unsqueeze(two, last)  # (*, 1, 1)
+        active = op.Unsqueeze(op.Equal(skip, op.Constant(value_int=0)), op.Constant(value_ints=[-1, -2]))
+        b = op.Where(active, op.Where(two3, two_step, one_step), b)
+        skip = op.Where(op.And(op.Squeeze(active, op.Constant(value_ints=[-1, -2])), op.Squeeze(two, last)),
+                        op.Constant(value_int=1), op.Constant(value_int=0))
+    skip = op.Expand(op.Constant(value_int=0), batch)
+    for s in range(n):
+        j = op.Sub(top, s)
+        at = op.Unsqueeze(j, op.Constant(value_ints=[0]))
+        prev = op.Unsqueeze(op.Max(op.Sub(j, op.Constant(value_int=1)), op.Constant(value_int=0)),
+                            op.Constant(value_ints=[0]))
+        p = op.Gather(pivots, at, axis=-1)  # (*, 1)
+        two = op.Less(p, op.Constant(value_int=0))
+        kp = op.Sub(op.Abs(p), op.Constant(value_int=1))
+        below = op.Greater(rows, j)
+        l_j = op.Where(below, op.Gather(ld, at, axis=-1), zero)  # (*, n, 1)
+        l_p = op.Where(below, op.Gather(ld, prev, axis=-1), zero)
+        b_t = op.Einsum(b, equation="...ij->...ji")
+        dot_j = op.Einsum(op.MatMul(b_t, l_j), equation="...ij->...ji")  # (*, 1, k)
+        dot_p = op.Einsum(op.MatMul(b_t, l_p), equation="...ij->...ji")
+        c = op.Where(op.Equal(rows, j), op.Sub(b, dot_j), b)
+        prev_row = op.And(op.Equal(rows, op.Sub(j, op.Constant(value_int=1))), op.Unsqueeze(two, last))
+        c = op.Where(prev_row, op.Sub(c, dot_p), c)
+        perm = op.Where(op.Equal(ids, j), kp, op.Where(op.Equal(ids, kp), j, ids))  # rows j and kp exchanged
+        c = op.GatherElements(c, op.Expand(op.Unsqueeze(perm, last), op.Shape(c)), axis=-2)
+        active = op.Unsqueeze(op.Equal(skip, op.Constant(value_int=0)), op.Constant(value_ints=[-1, -2]))
+        b = op.Where(active, c, b)
+        skip = op.Where(op.And(op.Squeeze(active, op.Constant(value_ints=[-1, -2])), op.Squeeze(two, last)),
+                        op.Constant(value_int=1), op.Constant(value_int=0))
+    return b
+
+
 def _factor(a: Any) -> tuple[Any, Any, Any]:
     w, pivots, info = bunch_kaufman(op.Cast(a, to=_DOUBLE),
                                     op.Constant(value=_double_scalar(_ALPHA)))
@@ -148,3 +226,11 @@ def _(a: dict) -> Any:
     """linalg_ldl_factor(Tensor self, *, bool hermitian=False) -> (Tensor LD, Tensor pivots)"""
     ld, pivots, _ = _factor(a["self"])
     return ld, pivots
+
+
+@_aten.overrides(aten.linalg_ldl_solve.default, "stock torch.onnx has no translation")
+def _(a: dict) -> Any:
+    """linalg_ldl_solve(Tensor LD, Tensor pivots, Tensor B, *, bool hermitian=False) -> Tensor"""
+    ld, b = broadcast_batches(op.Cast(a["LD"], to=_DOUBLE), op.Cast(a["B"], to=_DOUBLE))
+    pivots = op.Expand(op.Cast(a["pivots"], to=_INT64), op.Shape(ld, end=-1))
+    return op.CastLike(bunch_kaufman_solve(ld, pivots, b), a["B"])
