@@ -6,7 +6,9 @@ or below j of largest magnitude in column j (idamax), the rows swap, the column 
 pivot and the trailing block takes the rank-1 update; a zero pivot (its whole column below is zero) swaps
 nothing and divides nothing, as in LAPACK. So the factors and the 1-based int32 pivots are eager's, and a
 singular matrix gives eager's answer too (``info`` > 0, slogdet sign 0 and logabsdet -inf).
-``pivot=False`` (which eager refuses on the CPU) is left to the generic fallback.
+``pivot=False`` (which eager refuses on the CPU) is left to the generic fallback. An ONNX graph cannot raise:
+where eager raises on an exactly singular matrix (``linalg.lu_factor``, ``check_errors=True``), the
+translation returns the same factors with a zero on U's diagonal (``info`` says where).
 """
 
 from __future__ import annotations
