@@ -1,7 +1,9 @@
-"""Portable (plain-ONNX) translations of the triangular-solve, Cholesky-solve, LU and slogdet family
-(opforge.ops.lowerings.triangular / .lu): ``opforge.export(portable=True)`` runs on a plain onnxruntime
-session and matches eager PyTorch, flags, batches, empty batches and 0x0 matrices included; the argument
-combinations a translation does not handle exactly still export, through the generic fallback."""
+"""Portable (plain-ONNX) translations of the triangular-solve, Cholesky-solve, LU, slogdet, LDL, Householder
+and matrix-exponential family (opforge.ops.lowerings.triangular / .lu / .ldl / .householder / .matrix_exp):
+``opforge.export(portable=True)`` runs on a plain onnxruntime session and matches eager PyTorch, flags,
+pivots, batches, empty batches and 0x0 matrices included; the cases a translation does not handle exactly
+(LU without pivoting, a float32 matrix exponential) still export, through the generic fallback, and
+``portable=True`` refuses them."""
 
 from __future__ import annotations
 
