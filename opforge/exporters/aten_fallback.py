@@ -586,8 +586,8 @@ def _kept_whole(target: Any) -> Callable:
 
 
 def fallback_translation(target: Any) -> Callable:
-    """The translation that emits ``target`` as a fallback node, reported in the export summary: for
-    translations that handle some argument combinations exactly and leave the others to the fallback."""
+    """The translation that emits ``target`` as a fallback node (for translations that handle only some
+    argument combinations of an op and hand the others on)."""
     return _kept_whole(target)
 
 
@@ -680,5 +680,4 @@ def _has_body(qualified: str) -> bool:
 
 
 __all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fallback_nodes",
-           "fallback_translation",
-           "make_translation", "op_type_of", "portable_error", "recipe", "resolve"]
+           "fallback_translation", "make_translation", "op_type_of", "portable_error", "recipe", "resolve"]
