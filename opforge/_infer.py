@@ -161,18 +161,26 @@ def _fast(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[Tensor
     return specs
 
 
-def _run_with_stand_ins(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any],
-                        stand_ins: tuple[int, ...]) -> tuple[list[tuple[Any, list[int]]], dict[int, Any]]:
+def run_on_stand_ins(call: Any, inputs: list[Any], stand_ins: tuple[int, ...] = _PLACEHOLDERS, *,
+                     shape_env: bool = False) -> tuple[list[tuple[Any, list[int | None]]], dict[int, tuple[int, Any]]]:
+    """``call(args)`` under fake tensors built from ``inputs`` (a TensorSpec, a list of them or None each),
+    every symbolic or unknown dim replaced by the next stand-in size (one per symbol name).
+
+    Returns each output's (dtype, dims) and, per stand-in used, (its position, the dim it stands for: a
+    symbolic name, or None for an unknown dim). ``shape_env``: give the fake mode a ShapeEnv, so a
+    data-dependent output size comes out as None instead of raising. InferError for an unknown rank.
+    """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
-    symbols: dict[int, tuple[int, Any]] = {}  # stand-in -> (its position, symbol or None for an unknown dim)
+    symbols: dict[int, tuple[int, Any]] = {}
     by_name: dict[str, int] = {}
     free = iter(stand_ins)
 
     def fake(spec: TensorSpec) -> torch.Tensor:
         if spec.shape is None:
-            raise InferError("unknown rank")  # the symbolic path words it
+            raise InferError("unknown rank")
         dims: list[int] = []
         for d in spec.shape:
             if isinstance(d, int):
@@ -181,17 +189,24 @@ def _run_with_stand_ins(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any],
                 dims.append(by_name[str(d)])
             else:
                 stand_in = next(free)
-                symbols[stand_in] = (len(symbols), None if d is None else SymDim(str(d)))
+                symbols[stand_in] = (len(symbols), d)
                 if d is not None:
                     by_name[str(d)] = stand_in
                 dims.append(stand_in)
         return torch.empty(dims, dtype=torch_dtype(spec.dtype))
 
-    with FakeTensorMode(allow_non_fake_inputs=False):
+    with FakeTensorMode(shape_env=ShapeEnv() if shape_env else None, allow_non_fake_inputs=False):
         args = [None if s is None else [fake(t) for t in s] if isinstance(s, list) else fake(s) for s in inputs]
-        out = opdef.reference(*opdef.python_inputs(args), **attrs)
+        out = call(args)
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return [(t.dtype, [int(d) for d in t.shape]) for t in outs], symbols
+    return [(t.dtype, [int(d) if isinstance(d, int) else None for d in t.shape]) for t in outs], symbols
+
+
+def _run_with_stand_ins(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any],
+                        stand_ins: tuple[int, ...]) -> tuple[list[tuple[Any, list[int]]], dict[int, Any]]:
+    outs, symbols = run_on_stand_ins(lambda args: opdef.reference(*opdef.python_inputs(args), **attrs), inputs,
+                                     stand_ins)
+    return outs, {k: (position, None if d is None else SymDim(str(d))) for k, (position, d) in symbols.items()}
 
 
 def _symbolic(opdef: OpDef, inputs: list[Any], attrs: dict[str, Any]) -> list[TensorSpec]:

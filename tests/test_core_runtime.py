@@ -14,6 +14,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
+from onnx_models import one_node_model
 
 import opforge
 
@@ -100,10 +101,7 @@ def _(x, *, limit):
 
 
 def one_node(op_type: str, inputs: list[tuple[str, int, list]], outputs: list[tuple[str, int]], **attrs):
-    node = helper.make_node(op_type, [n for n, _, _ in inputs], [n for n, _ in outputs], domain=DOMAIN, **attrs)
-    graph = helper.make_graph([node], op_type, [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                              [helper.make_tensor_value_info(n, t, None) for n, t in outputs])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)])
+    return one_node_model(DOMAIN, op_type, inputs, [(n, t, None) for n, t in outputs], **attrs)
 
 
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
@@ -390,3 +388,36 @@ def test_kernel_output_shape_that_contradicts_infer_is_a_clear_error():
     with pytest.raises(ValueError, match=r"output 0 \('output'\) of the kernel has shape \(6,\), but the model "
                                          r"expects \('\?', 3\)"):
         session.run(None, {"x": np.ones((2, 3), np.float32)})
+
+
+def test_bfloat16_inputs_and_outputs_are_ml_dtypes_arrays():
+    """onnxruntime's Python API refuses bfloat16 tensors; opforge.InferenceSession.run takes and returns them
+    (0-d and empty ones too) as ml_dtypes.bfloat16 arrays, bit for bit."""
+    bf16 = ml_dtypes.bfloat16
+    nodes = [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.BFLOAT16),
+             helper.make_node("Cast", ["b"], ["c"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(nodes, "casts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None),
+                                               helper.make_tensor_value_info("b", TensorProto.BFLOAT16, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, None),
+                               helper.make_tensor_value_info("c", TensorProto.FLOAT, None)])
+    session = opforge.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    for x, b in [(np.array([[1.5, 3.14159, -0.0]], np.float32), np.array([2.5, -1, np.inf], bf16)),
+                 (np.array(7.0, np.float32), np.array(0.1, bf16)),
+                 (np.zeros((0, 2), np.float32), np.zeros((3, 0), bf16))]:
+        y, c = session.run(None, {"x": x, "b": b})
+        assert y.dtype == bf16 and y.shape == x.shape and c.dtype == np.float32 and c.shape == b.shape
+        np.testing.assert_array_equal(y.view(np.uint16), x.astype(bf16).view(np.uint16))
+        np.testing.assert_array_equal(c, b.astype(np.float32))
+    (only_c,) = session.run(["c"], {"x": np.ones(1, np.float32), "b": np.ones(2, bf16)})
+    np.testing.assert_array_equal(only_c, np.ones(2, np.float32))
+
+
+def test_bfloat16_output_of_an_exported_model():
+    class ToBFloat16(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x * 3).bfloat16()
+
+    x = torch.tensor([0.1, 2.5, -7.25])
+    session = opforge.InferenceSession(opforge.export(ToBFloat16(), (x,)))
+    (y,) = session.run(None, {"x": x.numpy()})
+    np.testing.assert_array_equal(y.view(np.uint16), ToBFloat16()(x).view(torch.int16).numpy().view(np.uint16))

@@ -29,10 +29,12 @@ SUBSET = {
     "erfinv": "match", "lgamma": "match", "digamma": "match", "cummax": "match", "median": "match",
     "hypot": "match", "i0": "match", "polygamma.polygamma_n_2": "match", "special.bessel_j0": "match",
     "special.chebyshev_polynomial_t": "match", "masked_select": "match",
+    # Jacobi bodies (Svdvals, LinalgPinv); linalg.svd's first samples are 0x0: U, S, Vh are constants
+    "linalg.svdvals": "match", "linalg.pinv": "match", "linalg.svd": "match",
     # plain-ONNX translations with Loops (opforge.ops.lowerings)
     "linalg.slogdet": "match",
-    # nothing translates these: the generic fallback runs them by torch
-    "linalg.svd": "fallback", "linalg.eigh": "fallback", "special.airy_ai": "fallback", "igamma": "fallback",
+    # nothing translates these: the generic fallback runs them by torch (eigen / singular vectors read)
+    "svd_lowrank": "fallback", "linalg.eigh": "fallback", "special.airy_ai": "fallback", "igamma": "fallback",
     "mode": "fallback", "nn.functional.adaptive_max_pool2d": "fallback",
     "nonzero_static": "fallback",
     "_segment_reduce.lengths": "fallback", "resize_as_": "fallback",  # resize_as_: a MemoryFormat argument

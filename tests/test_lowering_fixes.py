@@ -95,6 +95,17 @@ EDGE_CASES = {
     "pad_replicate_crop_to_nothing": (lambda x: F.pad(x, (-6, 5, 0, 0), mode="replicate"), (_X4,)),
     "masked_select_broadcast": (torch.masked_select, (_X4[0, :, :1], _X4[:2] > 2)),
     "pad_replicate_3d": (lambda x: F.pad(x, (1, 2, 3, 0, 1, 1), mode="replicate"), (_X4[None],)),
+    "diagonal_scatter_wide_offset": (lambda x, s: torch.diagonal_scatter(x, s, 2), (_X4[0, 0], _X4[1, 0, 0, :4])),
+    "diagonal_scatter_negative_offset_dims": (lambda x, s: torch.diagonal_scatter(x, s, -1, 2, 0),
+                                              (_X4[0], _X4[1, 0, :, :3])),
+    "unique_consecutive_counts_inverse_nan": (
+        lambda x: torch.unique_consecutive(x, return_inverse=True, return_counts=True),
+        (torch.tensor([[1.0, 1.0, 2.0], [float("nan"), float("nan"), 1.0]]),)),
+    "unique_consecutive_dim": (lambda x: torch.unique_consecutive(x, return_inverse=True, return_counts=True, dim=1),
+                               (torch.tensor([[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]]),)),
+    "unique_consecutive_0d": (lambda x: torch.unique_consecutive(x, return_counts=True), (torch.tensor(2.0),)),
+    "unique_consecutive_empty": (lambda x: torch.unique_consecutive(x, return_inverse=True), (torch.zeros(0, 3),)),
+    "diagonal_scatter_empty_diagonal": (lambda x, s: torch.diagonal_scatter(x, s, 7), (_X4[0, 0], _X4[0, 0, 0, :0])),
 }
 
 # aliases and edge cases of ops opforge lowers onto contrib ops (checked through both runtimes)

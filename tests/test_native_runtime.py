@@ -15,6 +15,7 @@ import onnxruntime
 import pytest
 import torch
 from onnx import TensorProto, helper
+from onnx_models import one_node_model
 
 import opforge
 from opforge.kernels import native
@@ -97,11 +98,7 @@ def _(xs):
 
 def model_of(op_type: str, inputs: list[tuple[str, int, list]], outputs: list[tuple[str, int, list | None]],
              node_inputs: list[str] | None = None, **attrs) -> onnx.ModelProto:
-    node = helper.make_node(op_type, node_inputs or [n for n, _, _ in inputs], [n for n, _, _ in outputs],
-                            domain=DOMAIN, name=f"the_{op_type}", **attrs)
-    graph = helper.make_graph([node], op_type, [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                              [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)])
+    return one_node_model(DOMAIN, op_type, inputs, outputs, node_inputs, name=f"the_{op_type}", **attrs)
 
 
 def scale_model(**attrs) -> onnx.ModelProto:
@@ -412,6 +409,37 @@ def test_12_inputs_are_zero_copy_views_and_out_kernels_write_into_onnx_runtime()
     out = SEEN["out"]
     assert isinstance(out, np.ndarray) and out.shape == (1000,) and out.flags.writeable
     assert binding.get_outputs()[0].data_ptr() == out.ctypes.data  # the kernel wrote into ORT's output
+
+
+def test_static_graph_inputs_skip_the_size_check_because_onnx_runtime_checks_feeds():
+    """A node fed by a graph input of static shape reads it without asking its size (ONNX Runtime validates
+    every feed against the declared dims first, on every run entry point); a wrong size never reaches it."""
+    model = model_of("Scale", [("x", TensorProto.FLOAT, [4])], [("y", TensorProto.FLOAT, [4])])
+    session = opforge.InferenceSession(model)
+    (plan,) = session.plans.values()
+    assert plan.fed == frozenset({0})
+    np.testing.assert_array_equal(session.run(None, {"x": np.arange(4, dtype=np.float32)})[0],
+                                  np.arange(4, dtype=np.float32) * 2)
+    wrong = np.arange(1000, dtype=np.float32)
+    with pytest.raises(Exception, match="[Ii]nvalid dimensions|[Ss]hape"):
+        session.run(None, {"x": wrong})
+    with pytest.raises(Exception, match="[Ii]nvalid dimensions|[Ss]hape"):
+        session.run_with_ort_values(["y"], {"x": onnxruntime.OrtValue.ortvalue_from_numpy(wrong)})
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", wrong)
+    binding.bind_output("y")
+    with pytest.raises(Exception, match="[Ii]nvalid dimensions|[Ss]hape"):
+        session.run_with_iobinding(binding)
+    # an intermediate value keeps the check: its static shape is only what inference claimed
+    inner = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["t"]),
+         onnx.helper.make_node("Scale", ["t"], ["y"], domain=DOMAIN)], "g",
+        [onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [onnx.helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    chained = onnx.helper.make_model(inner, opset_imports=[onnx.helper.make_opsetid("", 18),
+                                                           onnx.helper.make_opsetid(DOMAIN, 1)])
+    (plan,) = opforge.InferenceSession(chained).plans.values()
+    assert plan.fed == frozenset()
 
 
 def test_float16_runs_natively():

@@ -23,6 +23,7 @@ Each worker is a subprocess fed one op at a time; an op that runs past ``--timeo
 
     python tools/coverage_opinfo.py [-j 2] [--ops 'linalg.*,special.*'] [--samples 2] [--fresh-stock]
         [--json build/coverage_opinfo.json] [--md docs/coverage.md] [--timeout 300]
+        [--resume | --seed docs/coverage_opinfo.json] [--redo 'svd*'] [--redo-failing] [--report-only]
 """
 
 from __future__ import annotations
@@ -564,7 +565,9 @@ Results go to `build/coverage_opinfo.json` (every op, route, class and one-line 
 `--md`, to a page like this one. The stock route's results are cached in
 `build/coverage_stock_cache.json` (keyed by the torch / onnx / onnxruntime / onnxscript versions and
 the sample count): they do not change with opforge, so a rerun only exports through opforge. Every
-finished op is appended to `build/coverage_opinfo.journal.jsonl`, which `--resume` reads back. Workers
+finished op is appended to `build/coverage_opinfo.journal.jsonl`, which `--resume` reads back
+(`--redo GLOBS` or `--redo-failing` test some of its ops again; `--seed docs/coverage_opinfo.json`
+starts the journal from this page's results, so after a change only the ops it touches need a run). Workers
 build torch.onnx's torchlib registry once and hand each export a copy (torch.onnx otherwise rebuilds
 it from source on every export; the entries are the same).
 
@@ -608,7 +611,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: report the journal's ops (a partial run says how partial it is)")
     parser.add_argument("--redo-failing", action="store_true",
-                        help="with --resume: test again the journal's ops that do not match through opforge (after a fix)")
+                        help="with --resume: test again the journal's ops that do not match through opforge or "
+                             "portable (after a fix)")
+    parser.add_argument("--redo", default=None, help="with --resume: test again the journal's ops matching these globs")
+    parser.add_argument("--seed", default=None, metavar="JSON",
+                        help="start the journal from the results of an earlier report (e.g. docs/coverage_opinfo.json)"
+                             ", then go on as --resume")
     args = parser.parse_args(argv)
     if args.worker:
         worker()
@@ -634,15 +642,21 @@ def main(argv: list[str] | None = None) -> int:
     stock = dict(cache)
     journal = ROOT / "build" / "coverage_opinfo.journal.jsonl"
     done: dict[str, dict[str, Any]] = {}
+    if args.seed:  # an earlier report's results become the journal: its ops count as done
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        seeded = json.loads(Path(args.seed).read_text())["results"].values()
+        journal.write_text("".join(json.dumps(record) + "\n" for record in seeded))
+        args.resume = True
+    redo = set(select(keys, args.redo)) if args.redo else set()
     if (args.resume or args.report_only) and journal.exists():
         for line in journal.read_text().splitlines():
             with contextlib.suppress(json.JSONDecodeError, KeyError):
                 record = json.loads(line)
                 if "stock" in record and record["stock"][0] != "timeout":
                     stock.setdefault(record["op"], record["stock"])  # stock does not change with opforge
-                redo = args.redo_failing and ("harness_error" in record or
-                                              record.get("opforge", ["match"])[0] != "match")
-                if record["op"] in keys and not redo:
+                failing = "harness_error" in record or any(record.get(route, ["match"])[0] != "match"
+                                                            for route in ("opforge", "portable"))
+                if record["op"] in keys and not (args.redo_failing and failing) and record["op"] not in redo:
                     done[record["op"]] = record
     else:
         journal.parent.mkdir(parents=True, exist_ok=True)

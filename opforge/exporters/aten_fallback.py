@@ -327,40 +327,10 @@ def _make_infer(opdef: OpDef) -> Callable:
     """Output specs by running the torch op on fake tensors; data-dependent dims come out unknown (None)."""
 
     def infer(*specs: Any, **attrs: Any) -> Any:
-        from torch._subclasses.fake_tensor import FakeTensorMode
-        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+        from .._infer import run_on_stand_ins
 
-        from .._infer import _PLACEHOLDERS
-
-        symbols: dict[int, Any] = {}
-        by_name: dict[str, int] = {}
-        free = iter(_PLACEHOLDERS)
-
-        def fake(spec: TensorSpec) -> torch.Tensor:
-            if spec.shape is None:
-                raise ValueError("unknown rank")
-            dims = []
-            for d in spec.shape:
-                if isinstance(d, int):
-                    dims.append(d)
-                elif d is not None and str(d) in by_name:
-                    dims.append(by_name[str(d)])
-                else:
-                    stand_in = next(free)
-                    symbols[stand_in] = d
-                    if d is not None:
-                        by_name[str(d)] = stand_in
-                    dims.append(stand_in)
-            return torch.empty(dims, dtype=torch_dtype(spec.dtype))
-
-        with FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=False):
-            args = [None if s is None else [fake(t) for t in s] if isinstance(s, list) else fake(s) for s in specs]
-            out = opdef.reference(*args, **attrs)
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        result = []
-        for t in outs:
-            dims = [symbols.get(int(d), int(d)) if isinstance(d, int) else None for d in t.shape]
-            result.append(TensorSpec(dims, t.dtype))
+        outs, symbols = run_on_stand_ins(lambda args: opdef.reference(*args, **attrs), list(specs), shape_env=True)
+        result = [TensorSpec([symbols[d][1] if d in symbols else d for d in dims], dtype) for dtype, dims in outs]
         return result[0] if len(result) == 1 else tuple(result)
 
     infer.__name__ = f"infer_{opdef.op_type}"

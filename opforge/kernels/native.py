@@ -53,6 +53,9 @@ class NodePlan:
     device: str = "cpu"  # the session's kernel_device
     kernel: Callable | None = None  # what runs the node on the CPU EP (resolved by the session)
     given: frozenset[str] = frozenset()  # the attributes the node sets (the others take their defaults)
+    # inputs that are the main graph's inputs: ONNX Runtime checks each feed against the graph's declared
+    # dims before a run, so a static shape there needs no size check per call
+    fed: frozenset[int] = frozenset()
 
 
 _CREATING = threading.local()  # .plans: {node name: NodePlan} while a session is being created
@@ -221,6 +224,7 @@ class NodeKernel:
         # inputs whose shape the graph fixes: one size query (a safety check) instead of four calls
         self.static = [(shape, math.prod(shape) * dtype.itemsize) if shape is not None and dtype is not None else None
                        for shape, dtype in zip(static or [None] * len(in_dtypes), in_dtypes)]
+        self.fed = [index in plan.fed for index in range(len(in_dtypes))]
         self.plain = all(kind == "tensor" for kind, _, _ in plan.groups) and \
             list(self.opdef.python_order) == list(range(len(self.opdef.inputs)))
         if self.plain and self.n_outputs == 1 and not self.mutable and not self.writes_out:
@@ -252,7 +256,9 @@ class NodeKernel:
         if status:
             api.check(status)
         static = self.static[index]
-        if static is not None:
+        if static is not None and self.fed[index]:
+            shape = static[0]
+        elif static is not None:
             status = raw["GetTensorSizeInBytes"](value, scratch.count_ref)
             if status:
                 api.check(status)
@@ -343,6 +349,7 @@ class NodeKernel:
         zero = ctypes.c_size_t(0)
         in_dtype, out_dtype = self.in_dtypes[0], self.out_dtypes[0]
         shape_in, nbytes = self.static[0]  # type: ignore[misc]
+        size_checked = not self.fed[0]
         reshape = len(shape_in) != 1
         expected = self.plan.out_shapes[0]
         static_out = _static_shape(expected)
@@ -400,8 +407,8 @@ class NodeKernel:
                 value, value_ref, data, data_ref, count, count_ref = local.lean = new_scratch().parts()
             context = ctx  # a ctypes object already (ortapi.Context)
             status = get_input(context, zero, value_ref)
-            if status or not value.value or get_size(value, count_ref) or count.value != nbytes \
-                    or not nbytes:
+            if status or not value.value or not nbytes or \
+                    size_checked and (get_size(value, count_ref) or count.value != nbytes):
                 api.check(status)
                 general(ctx.value)  # absent, resized or empty input: the general path says what is wrong
                 return

@@ -8,10 +8,13 @@ private copy of the caller's ``SessionOptions`` and lets ONNX Runtime create the
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import math
 import os
 from typing import Any
 
+import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import AttributeProto, helper
@@ -22,6 +25,7 @@ from .._graph import subgraphs
 from .._infer import InferError, output_specs
 from .._proto import attribute_value, type_proto_to_spec
 from ..opdef import OpDef
+from ..types import numpy_dtype
 from . import native
 from .registry import MissingKernelError, resolve
 
@@ -305,9 +309,13 @@ def prepare(model: onnx.ModelProto, device: str = "cpu", prefer_functions: bool 
     planner.names.update(n.name for n in _walk(model.graph))
     found: list[tuple[onnx.NodeProto, onnx.GraphProto, native.NodePlan]] = []
 
+    fed = {i.name for i in model.graph.input} - {i.name for i in model.graph.initializer}
+
     def plan(node: onnx.NodeProto, graph: onnx.GraphProto) -> None:
         node_plan = planner.plan(node)
         if node_plan is not None:
+            if graph is model.graph:
+                node_plan.fed = frozenset(k for k, name in enumerate(node.input) if name in fed)
             found.append((node, graph, node_plan))
 
     _visit(model.graph, plan)
@@ -388,10 +396,23 @@ class InferenceSession:
         self.kernel_device = kernel_device
         with native.creating(self.plans):
             self._session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers, **kwargs)
+        # onnxruntime's Python API has no numpy type for bfloat16: run() takes and returns those
+        # tensors as ml_dtypes.bfloat16 arrays through OrtValues instead
+        self._bfloat16 = {v.name for v in [*self._session.get_inputs(), *self._session.get_outputs()]
+                          if v.type == "tensor(bfloat16)"}
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any = None) -> list[Any]:
-        """As ``onnxruntime.InferenceSession.run``; a kernel's exception is re-raised as itself."""
+        """As ``onnxruntime.InferenceSession.run``; a kernel's exception is re-raised as itself.
+        bfloat16 inputs and outputs are ``ml_dtypes.bfloat16`` arrays (onnxruntime itself refuses them)."""
+        if self._bfloat16:
+            return self._guarded(self._run_bfloat16, output_names, input_feed, run_options)
         return self._guarded(self._session.run, output_names, input_feed, run_options)
+
+    def _run_bfloat16(self, output_names: list[str] | None, input_feed: dict[str, Any], run_options: Any) -> list:
+        feed = {name: _ort_value(name, value) for name, value in input_feed.items()}
+        names = output_names or [o.name for o in self._session.get_outputs()]
+        values = self._session.run_with_ort_values(names, feed, run_options)
+        return [_numpy(name, value) for name, value in zip(names, values, strict=True)]
 
     def run_with_ort_values(self, output_names: list[str] | None, input_feed: dict[str, Any],
                             run_options: Any = None) -> Any:
@@ -432,6 +453,36 @@ class InferenceSession:
         if name == "_session":
             raise AttributeError(name)
         return getattr(self._session, name)
+
+
+def _ort_value(name: str, value: Any) -> Any:
+    """An input as an OrtValue; a bfloat16 array is copied in by its bits."""
+    if isinstance(value, ort.OrtValue):
+        return value
+    array = np.asarray(value, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+    if array.dtype != numpy_dtype("bfloat16"):
+        return ort.OrtValue.ortvalue_from_numpy(array)
+    target = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), onnx.TensorProto.BFLOAT16)
+    if array.nbytes:
+        ctypes.memmove(target.data_ptr(), array.ctypes.data, array.nbytes)
+    return target
+
+
+def _numpy(name: str, value: Any) -> Any:
+    """An output OrtValue as numpy; bfloat16 read by its bits into an ml_dtypes.bfloat16 array."""
+    if not value.is_tensor():
+        raise TypeError(f"output {name!r} is not a tensor: this model has bfloat16 tensors, for which "
+                        "opforge.InferenceSession.run goes through OrtValues; use run_with_ort_values for it")
+    if value.data_type() != "tensor(bfloat16)":
+        return value.numpy()
+    if value.device_name().lower() != "cpu":
+        raise TypeError(f"output {name!r} is a bfloat16 tensor on {value.device_name()}: bind it to the CPU "
+                        "(io_binding) to read it")
+    shape = tuple(value.shape())
+    size = math.prod(shape)
+    bits = np.ctypeslib.as_array((ctypes.c_uint16 * size).from_address(value.data_ptr())) if size else \
+        np.empty(0, np.uint16)
+    return bits.copy().view(numpy_dtype("bfloat16")).reshape(shape)
 
 
 def _with_note(error: BaseException, where: str) -> BaseException:

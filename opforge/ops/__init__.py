@@ -20,6 +20,7 @@ from . import cummax as cummax
 from . import cummin as cummin
 from . import cumprod as cumprod
 from . import digamma as digamma
+from . import eigvalsh as eigvalsh
 from . import erfcx as erfcx
 from . import erfinv as erfinv
 from . import fmax as fmax
@@ -36,6 +37,7 @@ from . import laguerre_polynomial_l as laguerre_polynomial_l
 from . import legendre_polynomial_p as legendre_polynomial_p
 from . import lgamma as lgamma
 from . import linalg_inv as linalg_inv
+from . import linalg_pinv as linalg_pinv
 from . import linalg_qr as linalg_qr
 from . import linalg_solve as linalg_solve
 from . import log_ndtr as log_ndtr
@@ -55,14 +57,15 @@ from . import shifted_chebyshev_polynomial_u as shifted_chebyshev_polynomial_u
 from . import shifted_chebyshev_polynomial_v as shifted_chebyshev_polynomial_v
 from . import shifted_chebyshev_polynomial_w as shifted_chebyshev_polynomial_w
 from . import spherical_bessel_j0 as spherical_bessel_j0
+from . import svdvals as svdvals
 from . import zeta as zeta
 
 __all__ = ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebyshev_polynomial_t",
            "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "cholesky", "copysign",
-           "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "erfcx", "erfinv", "fmax", "fmin",
+           "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "eigvalsh", "erfcx", "erfinv", "fmax", "fmin",
            "hermite_polynomial_h", "hermite_polynomial_he", "hypot", "i0", "i1", "i1e", "isin", "kthvalue",
-           "laguerre_polynomial_l", "legendre_polynomial_p", "lgamma", "linalg_inv", "linalg_qr", "linalg_solve",
+           "laguerre_polynomial_l", "legendre_polynomial_p", "lgamma", "linalg_inv", "linalg_pinv", "linalg_qr", "linalg_solve",
            "log_ndtr", "lowerings", "median", "modified_bessel_k0", "modified_bessel_k1", "nanmedian", "nextafter",
            "polygamma", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "scatter_reduce", "searchsorted",
            "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
-           "shifted_chebyshev_polynomial_w", "spherical_bessel_j0", "zeta"]
+           "shifted_chebyshev_polynomial_w", "spherical_bessel_j0", "svdvals", "zeta"]

@@ -38,16 +38,34 @@ def emit(opdef: OpDef, *inputs: Any, **attrs: Any) -> Any:
     return getattr(Opset(opdef.domain, opdef.version), opdef.op_type)(*items, **onnx_attrs)
 
 
-def lowers(overload: Any, opdef: OpDef) -> Callable[[Callable[[dict[str, Any]], Any]], Callable]:
-    """Register ``fn(bound_args) -> ONNX value(s)`` as the translation of the aten ``overload``."""
+def _register(overload: Any, name: str, fn: Callable[[dict[str, Any]], Any],
+              when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+    """Make ``fn(bound_args)`` the dynamo translation of ``overload`` (under ``name``, for tracebacks);
+    calls that ``when(bound_args)`` refuses become the generic fallback node."""
+
+    def translate(*args: Any, **kwargs: Any) -> Any:
+        bound = bind(overload, args, kwargs)
+        if when is not None and not when(bound):
+            from ..exporters import aten_fallback
+
+            return aten_fallback.fallback_translation(overload)(*args, **kwargs)
+        return fn(bound)
+
+    translate.__name__ = name
+    translate.__doc__ = f"{overload._schema}"
+    dynamo.add_translation(overload, translate)
+
+
+def lowers(overload: Any, opdef: OpDef, *, when: Callable[[dict[str, Any]], bool] | None = None
+           ) -> Callable[[Callable[[dict[str, Any]], Any]], Callable]:
+    """Register ``fn(bound_args) -> ONNX value(s)`` as the translation of the aten ``overload``.
+
+    ``when(bound_args)``: the calls ``fn`` handles; any other call of ``overload`` becomes the generic
+    fallback node (run by torch, reported in the export summary), never a wrong translation. (A translation
+    that raised would fail the export: the fallback only replaces ops that have no translation.)"""
 
     def attach(fn: Callable[[dict[str, Any]], Any]) -> Callable:
-        def translate(*args: Any, **kwargs: Any) -> Any:
-            return fn(bind(overload, args, kwargs))
-
-        translate.__name__ = f"aten_{overload.__name__.replace('.', '_')}_to_{opdef.op_type}"
-        translate.__doc__ = f"{overload._schema}"
-        dynamo.add_translation(overload, translate)
+        _register(overload, f"aten_{overload.__name__.replace('.', '_')}_to_{opdef.op_type}", fn, when)
         LOWERINGS[overload] = opdef
         return fn
 
@@ -59,12 +77,7 @@ def overrides(overload: Any, reason: str) -> Callable[[Callable[[dict[str, Any]]
     the aten ``overload``, in place of stock torch.onnx's (wrong or missing) one; ``reason`` says why."""
 
     def attach(fn: Callable[[dict[str, Any]], Any]) -> Callable:
-        def translate(*args: Any, **kwargs: Any) -> Any:
-            return fn(bind(overload, args, kwargs))
-
-        translate.__name__ = f"aten_{overload.__name__.replace('.', '_')}_fixed"
-        translate.__doc__ = f"{overload._schema}"
-        dynamo.add_translation(overload, translate)
+        _register(overload, f"aten_{overload.__name__.replace('.', '_')}_fixed", fn)
         OVERRIDES[overload] = reason
         return fn
 
