@@ -67,15 +67,8 @@ CASES = {
                (torch.rand(5, generator=g) + 0.5, torch.rand(5, generator=g) + 0.5), "prims__igamma__default"),
     "special_airy_ai": (lambda x: torch.special.airy_ai(x), (torch.randn(6, generator=g),),
                         "aten__special_airy_ai__default"),
-    "linalg_slogdet": (lambda a: torch.linalg.slogdet(a)[1], (torch.randn(2, 3, 3, generator=g) + 3 * torch.eye(3),),
-                       "aten___linalg_slogdet__default"),
     "linalg_matrix_exp": (lambda a: torch.linalg.matrix_exp(a), (torch.randn(2, 3, 3, generator=g) * 0.3,),
                           "aten__linalg_matrix_exp__default"),
-    # decomposed with a with_effects error check torch.onnx cannot translate: kept whole (KEEP_WHOLE)
-    "linalg_lu_factor": (lambda a: torch.linalg.lu_factor(a), (torch.randn(2, 4, 4, generator=g) + 4 * torch.eye(4),),
-                         "aten__linalg_lu_factor__default"),
-    "linalg_ldl_factor": (lambda a: torch.linalg.ldl_factor(a @ a.mT + torch.eye(4)),
-                          (torch.randn(2, 4, 4, generator=g),), "aten__linalg_ldl_factor__default"),
     # axis 1 (batched lengths): left to torch by the plain-ONNX lowering, which handles axis 0
     "segment_reduce": (lambda x, lengths: torch.segment_reduce(x, "max", lengths=lengths, axis=1, initial=0.5),
                        (torch.randn(2, 6, generator=g), torch.tensor([[2, 3, 1], [1, 1, 4]])),

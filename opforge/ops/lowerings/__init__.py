@@ -11,9 +11,13 @@ from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
 from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
+from . import householder as householder
 from . import im2col as im2col
+from . import ldl as ldl
 from . import logical_reduce as logical_reduce
+from . import lu as lu
 from . import masked_select as masked_select
+from . import matrix_exp as matrix_exp
 from . import mode as mode
 from . import nonzero_static as nonzero_static
 from . import pad as pad
@@ -22,10 +26,12 @@ from . import put as put
 from . import resize as resize
 from . import scatter as scatter
 from . import segment_reduce as segment_reduce
+from . import triangular as triangular
 from . import unique_consecutive as unique_consecutive
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide", "fractional_max_pool",
-           "frexp", "im2col", "logical_reduce", "masked_select", "mode", "nonzero_static", "pad", "pdist", "put",
-           "resize", "scatter", "segment_reduce", "unique_consecutive", "view_of", "zero_dim"]
+__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide",
+           "fractional_max_pool", "frexp", "householder", "im2col", "ldl", "logical_reduce", "lu", "masked_select",
+           "matrix_exp", "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce",
+           "triangular", "unique_consecutive", "view_of", "zero_dim"]
