@@ -59,8 +59,16 @@ def _nonfinite(arrays: list[np.ndarray]) -> list[bool]:
             for a in map(np.asarray, arrays)]
 
 
-def _generate(example: list[np.ndarray], dims: list[list[str | None]], rng: np.random.Generator) -> list[_Input]:
-    """The example, then GENERATED inputs: other values, then other sizes along every symbolic dim."""
+# torch ops that trust an integer input to be a valid pivot sequence: LAPACK sytrs reads out of bounds (and
+# the process dies) on one ldl_factor cannot produce. A model that holds one (its export summary says so)
+# keeps the example's integers in verify's generated inputs.
+TRUSTS_PIVOTS = ("aten.linalg_ldl_solve.default",)
+
+
+def _generate(example: list[np.ndarray], dims: list[list[str | None]], rng: np.random.Generator,
+              keep_integers: bool = False) -> list[_Input]:
+    """The example, then GENERATED inputs: other values, then other sizes along every symbolic dim.
+    ``keep_integers``: integer and bool inputs keep the example's values and sizes (see TRUSTS_PIVOTS)."""
     inputs = [_Input("the example input", example)]
 
     def other_values(array: np.ndarray, scale: float) -> np.ndarray:
@@ -69,9 +77,13 @@ def _generate(example: list[np.ndarray], dims: list[list[str | None]], rng: np.r
             # may rely on stays (signs, zeros, a symmetric, non-singular or positive-definite matrix)
             return np.asarray(array.astype(np.float64) * scale).astype(array.dtype)
         # integers, bools: the example's own values, so indices and lengths stay valid
+        if keep_integers:
+            return array.copy()
         return rng.permutation(array.reshape(-1)).reshape(array.shape) if array.size > 1 else array.copy()
 
     inputs.append(_Input("generated input 1 (same sizes, other values)", [other_values(a, 2.0) for a in example]))
+    if keep_integers:  # resampling rows would break a pivot sequence as surely as permuting it
+        return inputs
     sizes: dict[str, int] = {}
     for array, names in zip(example, dims):
         for axis, name in enumerate(names):
@@ -211,7 +223,7 @@ def _check_nodes(proto: onnx.ModelProto, nodes: list[tuple[onnx.NodeProto, Any]]
 def verify(proto: onnx.ModelProto, run_eager: Callable[[list[np.ndarray]], list[np.ndarray]],
            example: list[np.ndarray], make_session: Callable[[onnx.ModelProto], Any],
            compare: Callable[[np.ndarray, np.ndarray, str], None], error: type[Exception], *,
-           traced_lines: list[str] | None = None, seed: int = 0) -> None:
+           traced_lines: list[str] | None = None, seed: int = 0, keep_integers: bool = False) -> None:
     """Compare ONNX Runtime with ``run_eager`` on the example and generated inputs; check custom nodes.
 
     ``run_eager(arrays)`` runs the model on one array per graph input and returns its tensor outputs;
@@ -229,7 +241,7 @@ def verify(proto: onnx.ModelProto, run_eager: Callable[[list[np.ndarray]], list[
     session = make_session(augmented)
     fetch = [o.name for o in augmented.graph.output]
     example_nonfinite: list[bool] = []
-    for case in _generate(example, dims, np.random.default_rng(seed)):
+    for case in _generate(example, dims, np.random.default_rng(seed), keep_integers):
         try:
             expected = run_eager(case.arrays)
         except Exception as exc:  # noqa: BLE001 - the model refuses this input: say so, never a mismatch
@@ -283,8 +295,10 @@ def _traced(lines: list[str] | None) -> str:
 
 def verify_export(model: Any, args: tuple, kwargs: dict | None, proto: onnx.ModelProto,
                   make_session: Callable[[onnx.ModelProto], Any], compare: Callable[[np.ndarray, np.ndarray, str], None],
-                  error: type[Exception], traced_lines: list[str] | None = None) -> None:
-    """``opforge.export``'s verify: ``model(*args, **kwargs)`` against ``proto`` (see the module docstring)."""
+                  error: type[Exception], traced_lines: list[str] | None = None,
+                  reported: list[str] | None = None) -> None:
+    """``opforge.export``'s verify: ``model(*args, **kwargs)`` against ``proto`` (see the module docstring).
+    ``reported``: the names in the export summary (a TRUSTS_PIVOTS op keeps integer inputs as given)."""
     import torch
 
     from .kernels.registry import _from_torch, _to_torch
@@ -305,4 +319,5 @@ def verify_export(model: Any, args: tuple, kwargs: dict | None, proto: onnx.Mode
         return [_from_torch(t) for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
 
     example = [_from_torch(leaves[k]) for k in positions]
-    verify(proto, run_eager, example, make_session, compare, error, traced_lines=traced_lines)
+    verify(proto, run_eager, example, make_session, compare, error, traced_lines=traced_lines,
+           keep_integers=any(name in TRUSTS_PIVOTS for name in reported or []))

@@ -161,7 +161,7 @@ def export(
     proto = make_portable(proto, inline=inline) if portable else attach_functions(proto, strict=False)
     if verify:  # on the example and generated inputs, custom nodes against their declared specs
         verify_export(model, args, kwargs, proto, lambda p: _session_for(p, portable), assert_close,
-                      VerificationError, traced)
+                      VerificationError, traced, [n.name for n in notes])
     if f is not None:
         onnx.save(proto, os.fspath(f))
     return proto

@@ -239,6 +239,25 @@ LDL = {
 @pytest.mark.parametrize("case", sorted(LDL))
 def test_ldl_portable_matches_eager(case: str) -> None:
     fn, args = LDL[case]
-    # no verify on generated inputs: it permutes the pivots, and sytrs (eager) on pivots that are not a
-    # factorization's reads out of bounds (it may even abort the process)
-    _assert_matches(fn, args, verify=not case.startswith("ldl_solve"))
+    # verify=True: an export holding ldl_solve keeps integer inputs (the pivots) as given in verify's
+    # generated inputs, since eager's sytrs reads out of bounds on pivots no factorization made
+    _assert_matches(fn, args, verify=True)
+
+
+def test_verify_keeps_pivots_of_ldl_solve_as_given() -> None:
+    """Permuted pivots can crash eager torch (LAPACK sytrs reads out of bounds): an export with ldl_solve
+    says in its summary that verify keeps integer inputs, and verify's generated inputs keep them."""
+    from opforge import _verify
+
+    ld, pivots = torch.linalg.ldl_factor(_symmetric(4, 6, 6))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opforge.export(_Call(torch.linalg.ldl_solve), (ld, pivots, _randn(4, 6, 2)))  # verify=True
+    notes = [str(w.message) for w in caught if isinstance(w.message, opforge.ExportSummaryWarning)]
+    assert any("verify keeps the example's integer inputs" in n for n in notes)
+    example = [ld.numpy(), pivots.numpy()]
+    cases = _verify._generate(example, [["b", None, None], ["b", None]], np.random.default_rng(0), keep_integers=True)
+    assert len(cases) == 2 and all(np.array_equal(c.arrays[1], example[1]) for c in cases)
+    assert not np.array_equal(cases[1].arrays[0], example[0])  # floats still vary
+    moved = _verify._generate(example, [["b", None, None], ["b", None]], np.random.default_rng(0))
+    assert any(not np.array_equal(c.arrays[1], example[1]) or c.arrays[1].shape != example[1].shape for c in moved)
