@@ -11,21 +11,13 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from call_module import Call
 from onnx import TensorProto, helper
 
 import opforge
 from opforge.exporters import aten_fallback
 from opforge.exporters.summary import METADATA_KEY
 from opforge.portable import PortableError
-
-
-class Call(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
 
 
 def _export(fn, args, **kwargs):

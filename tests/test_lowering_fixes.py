@@ -5,12 +5,12 @@ wrong ones, the test also shows stock's answer differs."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 import onnxruntime
 import pytest
 import torch
+from call_module import Call
 
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
@@ -18,14 +18,6 @@ import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
 F = torch.nn.functional
 _W, _B = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.1, 0.0, -0.3])
 
-
-class _Call(torch.nn.Module):
-    def __init__(self, fn: Callable) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> object:
-        return self.fn(*args)
 
 
 def _run(proto: object, args: tuple) -> list[np.ndarray]:
@@ -126,7 +118,7 @@ CONTRIB_CASES = {
 @pytest.mark.parametrize("name", sorted(SILENTLY_WRONG) + sorted(EDGE_CASES))
 def test_lowering_matches_eager_on_plain_onnxruntime(name: str) -> None:
     fn, args = {**SILENTLY_WRONG, **EDGE_CASES}[name]
-    model = _Call(fn)
+    model = Call(fn)
     proto = opforge.export(model, args, portable=True)  # verify=True compares too
     assert not [n.op_type for n in proto.graph.node if n.domain not in ("", "ai.onnx")], "plain ONNX expected"
     expected = _eager(model, args)
@@ -139,7 +131,7 @@ def test_lowering_matches_eager_on_plain_onnxruntime(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CONTRIB_CASES))
 def test_contrib_lowering_matches_eager_both_routes(name: str) -> None:
     fn, args = CONTRIB_CASES[name]
-    model = _Call(fn)
+    model = Call(fn)
     expected = _eager(model, args)
     proto = opforge.export(model, args)  # verify=True: opforge.InferenceSession against eager
     assert any(n.domain == "opforge.contrib" for n in proto.graph.node), "expected a contrib node"
@@ -159,7 +151,7 @@ STOCK_WRONG = {**SILENTLY_WRONG, **{k: CONTRIB_CASES[k] for k in ("special_log_n
 def test_stock_export_was_silently_wrong(name: str) -> None:
     """Why the override exists: stock exports without error and answers differently from eager."""
     fn, args = STOCK_WRONG[name]
-    model = _Call(fn)
+    model = Call(fn)
     stock = _stock(model, args)
     assert stock is not None, f"{name}: stock export failed instead of answering wrongly"
     assert not _matches(_eager(model, args), stock), f"{name}: stock torch.onnx got it right; drop the override?"

@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from call_module import Call
 
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
@@ -20,14 +21,6 @@ from opforge.portable import PortableError
 F = torch.nn.functional
 pytestmark = pytest.mark.filterwarnings("ignore:The reduce argument of torch.scatter:UserWarning")
 
-
-class _Call(torch.nn.Module):
-    def __init__(self, fn: Callable) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> object:
-        return self.fn(*args)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -166,7 +159,7 @@ def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
 def _portable(fn: Callable, args: tuple) -> list[np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proto = opforge.export(_Call(fn), args, portable=True)
+        proto = opforge.export(Call(fn), args, portable=True)
     local = {(f.domain, f.name) for f in proto.functions}
     assert all(n.domain in ("", "ai.onnx") or (n.domain, n.op_type) in local for n in proto.graph.node), \
         "a node without an ONNX body is left"
@@ -202,10 +195,10 @@ def test_unhandled_case_falls_back(name: str) -> None:
     fn, args, torch_name = FALLBACK_CASES[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proto = opforge.export(_Call(fn), args)  # verify=True: opforge.InferenceSession matches eager
+        proto = opforge.export(Call(fn), args)  # verify=True: opforge.InferenceSession matches eager
         assert any(n.domain == "opforge.aten" for n in proto.graph.node)
         with pytest.raises(PortableError, match=torch_name.replace(".", r"\.")):
-            opforge.export(_Call(fn), args, portable=True)
+            opforge.export(Call(fn), args, portable=True)
 
 
 def test_growing_resize_is_refused_when_portable() -> None:
@@ -213,4 +206,4 @@ def test_growing_resize_is_refused_when_portable() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(PortableError, match=r"aten\.resize\.default"):
-            opforge.export(_Call(lambda x: x.clone().resize_(3, 3)), (_randn(2, 3),), portable=True, verify=False)
+            opforge.export(Call(lambda x: x.clone().resize_(3, 3)), (_randn(2, 3),), portable=True, verify=False)

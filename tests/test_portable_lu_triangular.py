@@ -14,20 +14,12 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from call_module import Call
 
 import opforge
 import opforge.ops  # noqa: F401 - declares the contrib ops and the lowerings
 from opforge.exporters import aten_fallback
 from opforge.portable import PortableError
-
-
-class _Call(torch.nn.Module):
-    def __init__(self, fn: Callable) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> object:
-        return self.fn(*args)
 
 
 def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
@@ -39,7 +31,7 @@ def _eager(fn: Callable, args: tuple) -> list[np.ndarray]:
 def _portable(fn: Callable, args: tuple, verify: bool = True) -> list[np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proto = opforge.export(_Call(fn), args, portable=True, verify=verify)
+        proto = opforge.export(Call(fn), args, portable=True, verify=verify)
     assert not aten_fallback.fallback_nodes(proto)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
@@ -151,7 +143,7 @@ def test_lu_family_portable_matches_eager(case: str) -> None:
 
 def test_lu_without_pivoting_falls_back_and_portable_refuses() -> None:
     # eager refuses pivot=False on the CPU; no body may invent an answer: it stays a fallback node
-    fn = _Call(lambda a: torch.linalg.lu_factor_ex(a, pivot=False))
+    fn = Call(lambda a: torch.linalg.lu_factor_ex(a, pivot=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         proto = opforge.export(fn, (_randn(3, 3),), verify=False)
@@ -187,7 +179,7 @@ def test_householder_and_matrix_exp_portable_match_eager(case: str) -> None:
 
 def test_matrix_exp_float32_stays_on_the_fallback() -> None:
     # eager's float32 answer carries cancellation error no body reproduces: no body, so portable refuses
-    fn = _Call(torch.linalg.matrix_exp)
+    fn = Call(torch.linalg.matrix_exp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         proto = opforge.export(fn, (_randn(3, 3),))
@@ -198,7 +190,7 @@ def test_matrix_exp_float32_stays_on_the_fallback() -> None:
 
 def test_dynamic_batch_and_size_stay_dynamic() -> None:
     # the Loops run to sizes read from the input's shape: one file serves every batch and matrix size
-    fn = _Call(_all(torch.linalg.lu_factor_ex, torch.linalg.slogdet,
+    fn = Call(_all(torch.linalg.lu_factor_ex, torch.linalg.slogdet,
                     lambda a: torch.linalg.solve_triangular(a, a, upper=False)))
     batch, n = torch.export.Dim("batch"), torch.export.Dim("n", min=2)
     with warnings.catch_warnings():
@@ -252,7 +244,7 @@ def test_verify_keeps_pivots_of_ldl_solve_as_given() -> None:
     ld, pivots = torch.linalg.ldl_factor(_symmetric(4, 6, 6))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        opforge.export(_Call(torch.linalg.ldl_solve), (ld, pivots, _randn(4, 6, 2)))  # verify=True
+        opforge.export(Call(torch.linalg.ldl_solve), (ld, pivots, _randn(4, 6, 2)))  # verify=True
     notes = [str(w.message) for w in caught if isinstance(w.message, opforge.ExportSummaryWarning)]
     assert any("verify keeps the example's integer inputs" in n for n in notes)
     example = [ld.numpy(), pivots.numpy()]
