@@ -555,16 +555,10 @@ def _kept_whole(target: Any) -> Callable:
     return translate
 
 
-def fallback_translation(target: Any) -> Callable:
-    """The translation that emits ``target`` as a fallback node (for translations that handle only some
-    argument combinations of an op and hand the others on)."""
-    return _kept_whole(target)
-
-
 def fall_back(overload: Any, bound: dict[str, Any]) -> Any:
     """Emit one call of ``overload`` (arguments by schema name) as its fallback node and report it: for a
     translation that handles only some argument combinations exactly and leaves the others to torch."""
-    return fallback_translation(overload)(**bound)
+    return _kept_whole(overload)(**bound)
 
 
 def keep_whole_translations() -> dict[Any, Callable]:
@@ -656,5 +650,5 @@ def _has_body(qualified: str) -> bool:
 
 
 __all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fall_back",
-           "fallback_nodes", "fallback_translation", "make_translation", "op_type_of", "portable_error", "recipe",
+           "fallback_nodes", "make_translation", "op_type_of", "portable_error", "recipe",
            "resolve"]

@@ -46,9 +46,7 @@ def _register(overload: Any, name: str, fn: Callable[[dict[str, Any]], Any],
     def translate(*args: Any, **kwargs: Any) -> Any:
         bound = bind(overload, args, kwargs)
         if when is not None and not when(bound):
-            from ..exporters import aten_fallback
-
-            return aten_fallback.fallback_translation(overload)(*args, **kwargs)
+            return fall_back(overload, bound)
         return fn(bound)
 
     translate.__name__ = name

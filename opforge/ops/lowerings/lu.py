@@ -134,18 +134,12 @@ def _factor(a: Any) -> tuple[Any, Any]:
     return lu, pivots
 
 
-def _fallback(overload: Any, bound: dict) -> Any:
-    from ...exporters import aten_fallback
-
-    return aten_fallback.fallback_translation(overload)(**bound)
-
-
 @_aten.overrides(aten.linalg_lu_factor_ex.default, "stock torch.onnx has no translation")
 def _(a: dict) -> Any:
     """linalg_lu_factor_ex(Tensor A, *, bool pivot=True, bool check_errors=False) -> (Tensor LU, Tensor pivots,
     Tensor info)"""
     if not a["pivot"]:
-        return _fallback(aten.linalg_lu_factor_ex.default, a)
+        return _aten.fall_back(aten.linalg_lu_factor_ex.default, a)
     lu, pivots = _factor(a["A"])
     return op.CastLike(lu, a["A"]), op.Cast(pivots, to=_INT32), info(lu)
 
@@ -154,7 +148,7 @@ def _(a: dict) -> Any:
 def _(a: dict) -> Any:
     """linalg_lu_factor(Tensor A, *, bool pivot=True) -> (Tensor LU, Tensor pivots)"""
     if not a["pivot"]:
-        return _fallback(aten.linalg_lu_factor.default, a)
+        return _aten.fall_back(aten.linalg_lu_factor.default, a)
     lu, pivots = _factor(a["A"])
     return op.CastLike(lu, a["A"]), op.Cast(pivots, to=_INT32)
 
@@ -163,7 +157,7 @@ def _(a: dict) -> Any:
 def _(a: dict) -> Any:
     """linalg_lu(Tensor A, *, bool pivot=True) -> (Tensor P, Tensor L, Tensor U)"""
     if not a["pivot"]:
-        return _fallback(aten.linalg_lu.default, a)
+        return _aten.fall_back(aten.linalg_lu.default, a)
     lu, pivots = _factor(a["A"])
     lower, upper = unpack(op.CastLike(lu, a["A"]))
     return permutation_matrix(lu, pivots, a["A"]), lower, upper

@@ -49,9 +49,7 @@ def _(a: dict) -> Any:
     """linalg_matrix_exp(Tensor self) -> Tensor"""
     dtype = getattr(a["self"], "dtype", None)
     if dtype is None or int(dtype) != _DOUBLE:
-        from ...exporters import aten_fallback
-
-        return aten_fallback.fallback_translation(torch.ops.aten.linalg_matrix_exp.default)(**a)
+        return _aten.fall_back(torch.ops.aten.linalg_matrix_exp.default, a)
     x = op.Identity(a["self"])
     # the largest 1-norm (max column sum of |x|) in the batch; a 0 joins so that an empty batch gives 0
     column_sums = op.Reshape(op.ReduceSum(op.Abs(x), op.Constant(value_ints=[-2]), keepdims=0),
