@@ -96,8 +96,8 @@ def test_bfloat16_goes_through_torch_into_the_buffer() -> None:
     y = np.array([-0.0, 0.0, 3.0, np.nan, 4.0], ml_dtypes.bfloat16)
     out = np.empty_like(x)
     CONTRIB["FMax"].kernels["cpu"](x, y, out=out)
-    expected = torch.fmax(_torch._from_numpy(x), _torch._from_numpy(y))
-    assert np.array_equal(_bits(out), _bits(_torch._to_numpy(expected)))
+    expected = torch.fmax(_torch.from_numpy(x), _torch.from_numpy(y))
+    assert np.array_equal(_bits(out), _bits(_torch.to_numpy(expected)))
 
 
 def test_errors_through_out_still_name_the_op() -> None:

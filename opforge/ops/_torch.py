@@ -22,11 +22,13 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _read_only_warned = False  # torch warns once per process when handed a read-only array
 
 
-def _from_numpy(x: np.ndarray) -> torch.Tensor:
+def from_numpy(x: np.ndarray) -> torch.Tensor:
+    """A zero-copy tensor over ``x`` (ml_dtypes' bfloat16 included; a read-only view from ONNX Runtime
+    without torch's warning)."""
     global _read_only_warned
     # ml_dtypes' bfloat16 (a numpy "V" kind): torch reads its bits as int16. dtype.name is slow (Python code)
     if x.dtype.kind == "V" and x.dtype.name == "bfloat16":
-        return _from_numpy(x.view(np.int16)).view(torch.bfloat16)
+        return from_numpy(x.view(np.int16)).view(torch.bfloat16)
     if not _read_only_warned and not x.flags.writeable:
         # ORT hands read-only views; torch only reads them but warns (once): keep that warning quiet
         with warnings.catch_warnings():
@@ -37,7 +39,8 @@ def _from_numpy(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def _to_numpy(t: torch.Tensor) -> np.ndarray:
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A zero-copy numpy array over the CPU tensor ``t`` (bfloat16 as ml_dtypes' bfloat16)."""
     if t.dtype == torch.bfloat16:
         import ml_dtypes
 
@@ -47,7 +50,7 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
 
 def torch_dtype(dtype: np.dtype) -> torch.dtype:
     """The torch dtype of a numpy dtype (ml_dtypes' bfloat16 included)."""
-    return _from_numpy(np.empty(0, dtype)).dtype
+    return from_numpy(np.empty(0, dtype)).dtype
 
 
 def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | None = None,
@@ -85,20 +88,20 @@ def _run(fn: Callable[..., Any], tensors: list, upcast: bool, kwargs: dict) -> t
 
 
 def _cpu(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict) -> Any:
-    outs, many = _run(fn, [None if a is None else _from_numpy(np.asarray(a)) for a in arrays], upcast, kwargs)
-    results = tuple(_to_numpy(o) for o in outs)
+    outs, many = _run(fn, [None if a is None else from_numpy(np.asarray(a)) for a in arrays], upcast, kwargs)
+    results = tuple(to_numpy(o) for o in outs)
     return results if many else results[0]
 
 
 def _cpu_into(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict, out: Any) -> Any:
     # per call this is Python overhead on a sub-millisecond kernel: plain loops, no no_grad (tensors made
     # from numpy never require grad, so autograd records nothing)
-    tensors = [a if a is None else _from_numpy(a if type(a) is np.ndarray else np.asarray(a)) for a in arrays]
+    tensors = [a if a is None else from_numpy(a if type(a) is np.ndarray else np.asarray(a)) for a in arrays]
     if type(out) is tuple:
-        buffers, targets = out, tuple([_from_numpy(o) for o in out])
+        buffers, targets = out, tuple([from_numpy(o) for o in out])
         target: Any = targets
     else:
-        buffers, target = (out,), _from_numpy(out)
+        buffers, target = (out,), from_numpy(out)
         targets = (target,)
     if upcast and tensors and tensors[0] is not None and tensors[0].dtype in _LOW_PRECISION:
         results, _ = _run(fn, tensors, upcast, kwargs)  # no half kernel: compute in float32, cast into the buffer

@@ -33,7 +33,21 @@ def _factor(xp, A, upper):  # noqa: ANN001, ANN202, N803
 
 @cholesky.kernel("cpu")
 def _(A: np.ndarray, *, upper: bool, out: np.ndarray | None = None) -> np.ndarray:  # noqa: N803
-    return _torch.cpu(torch.linalg.cholesky, A, upper=upper, out=out, name=cholesky.name)
+    if out is None:
+        return _torch.cpu(torch.linalg.cholesky, A, upper=upper, name=cholesky.name)
+    # LAPACK factors column-major: torch's factor has column-major strides, and its out= into ONNX Runtime's
+    # row-major buffer adds a temporary and torch's strided copy. numpy's strided copy of eager's own factor
+    # is twice as fast. A 0.2 ms op: no wrapper on the way (each costs microseconds)
+    try:
+        factor, info = torch.linalg.cholesky_ex(_torch.from_numpy(A), upper=upper)
+        failed = bool(info.numpy().any())
+    except RuntimeError:
+        failed = True
+    if failed:  # torch's own error (batch element, leading minor), named after the op
+        np.copyto(out, _torch.cpu(torch.linalg.cholesky, A, upper=upper, name=cholesky.name))
+    else:
+        np.copyto(out, factor.numpy())
+    return out
 
 
 @cholesky.kernel("cuda")
