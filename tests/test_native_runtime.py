@@ -661,3 +661,68 @@ def test_lean_path_static_node_keeps_every_check():
     with pytest.raises(Exception, match=r"[Ii]nvalid dimensions|[Ss]hape"):  # ONNX Runtime checks the feed
         session.run(None, {"x": np.ones(5, np.float32)})
     np.testing.assert_array_equal(session.run(None, {"x": x})[0], x * 2)  # the session survives
+
+
+def test_lean_out_path_for_several_static_inputs():
+    """Several inputs of static shape and an ``out`` kernel (binary elementwise ops): results written into
+    ONNX Runtime's buffer on every run entry point, a returned array accepted, an intermediate input still
+    size-checked, errors reported, and an empty input handed to the general path."""
+    behaviour = {"mode": "out"}
+
+    @opforge.op(f"{DOMAIN}::LeanAdd")
+    def lean_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """y = a + b (same shapes)"""
+        return a + b
+
+    @lean_add.kernel("cpu")
+    def _(a, b, *, out=None):
+        if behaviour["mode"] == "fail":
+            raise ValueError("LeanAdd: b must be positive")
+        if behaviour["mode"] == "returns" or out is None:
+            return a + b
+        np.add(a, b, out=out)
+        return out
+
+    @lean_add.infer
+    def _(a: opforge.TensorSpec, b: opforge.TensorSpec) -> opforge.TensorSpec:
+        return opforge.TensorSpec(a.shape, a.dtype)
+
+    model = model_of("LeanAdd", [("a", TensorProto.FLOAT, [2, 3]), ("b", TensorProto.FLOAT, [2, 3])],
+                     [("y", TensorProto.FLOAT, [2, 3])])
+    session = opforge.InferenceSession(model)
+    (kernel,) = [k for k in native._KERNELS.values() if k.plan.opdef is lean_add]
+    assert kernel.lean is not None
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.full((2, 3), 0.5, np.float32)
+    for _ in range(3):  # the kept views serve later runs
+        np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a + b)
+    values = {"a": onnxruntime.OrtValue.ortvalue_from_numpy(a), "b": onnxruntime.OrtValue.ortvalue_from_numpy(b * 3)}
+    np.testing.assert_array_equal(session.run_with_ort_values(["y"], values)[0].numpy(), a + b * 3)
+    binding = session.io_binding()
+    binding.bind_cpu_input("a", a)
+    binding.bind_cpu_input("b", a)
+    binding.bind_output("y")
+    session.run_with_iobinding(binding)
+    np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], a + a)
+    behaviour["mode"] = "returns"
+    np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a + b)
+    behaviour["mode"] = "fail"
+    with pytest.raises(Exception, match="LeanAdd: b must be positive"):
+        session.run(None, {"a": a, "b": b})
+    behaviour["mode"] = "out"
+    np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a + b)  # the session survives
+
+    # an intermediate input: its static shape is only what inference claimed, so its size is checked
+    chained = helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["a"], ["t"]), helper.make_node("LeanAdd", ["t", "b"], ["y"], domain=DOMAIN)],
+        "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 3]),
+              helper.make_tensor_value_info("b", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])]),
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, 1)])
+    session = opforge.InferenceSession(chained)
+    assert next(iter(session.plans.values())).fed == frozenset({1})
+    np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a + b)
+
+    empty = model_of("LeanAdd", [("a", TensorProto.FLOAT, [0, 3]), ("b", TensorProto.FLOAT, [0, 3])],
+                     [("y", TensorProto.FLOAT, [0, 3])])
+    none = np.zeros((0, 3), np.float32)
+    assert opforge.InferenceSession(empty).run(None, {"a": none, "b": none})[0].shape == (0, 3)

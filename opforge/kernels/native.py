@@ -232,6 +232,9 @@ class NodeKernel:
         if self.plain and self.n_outputs == 1 and not self.mutable and self.n_inputs == 1 and \
                 self.static[0] is not None and self.in_dtypes[0] is not None:
             self.lean = self.lean_unary()
+        elif self.plain and self.n_outputs == 1 and not self.mutable and self.writes_out and self.n_inputs > 1 and \
+                all(s is not None for s in self.static) and all(d is not None for d in self.in_dtypes):
+            self.lean = self.lean_out()
 
     # -- per call ---------------------------------------------------------------------------------
 
@@ -481,6 +484,85 @@ class NodeKernel:
                 api.check(status)
             if dims[2]:
                 view(data.value, shape, dims[2])[...] = result
+
+        return compute
+
+    def lean_out(self) -> Callable[[ortapi.Context], None]:
+        """``compute`` for an ``out`` kernel whose inputs all have static shapes (binary elementwise ops,
+        solves): per call two OrtApi calls per input, two for the output, kept views and the kernel.
+        After a kernel that streams megabytes through the caches every Python step of the general path
+        runs cold, so the steps saved here count several times over. The output shape comes from
+        @infer once; anything unusual (an absent, resized or empty input, an unknown output shape)
+        goes to the general path, which says what is wrong."""
+        api, kernel, attrs, local = self.api, self.kernel, self.attrs, self.local
+        get_input, get_data = api.raw["KernelContext_GetInput"], api.raw["GetTensorMutableData"]
+        get_size, get_output = api.raw["GetTensorSizeInBytes"], api.raw["KernelContext_GetOutput"]
+        zero = ctypes.c_size_t(0)
+        writable, out_dtype = self.writable_inputs, self.out_dtypes[0]
+        general = NodeKernel.compute.__get__(self)
+        write, known_shapes = self.write, self.known_shapes
+        frombuffer, c_char, new_scratch = np.frombuffer, ctypes.c_char, _Scratch
+        # per input: (its index, dtype, static shape, byte size, size query needed, reshape, views by address)
+        plan = [(ctypes.c_size_t(i), self.in_dtypes[i], shape, nbytes, not self.fed[i], len(shape) != 1, {})
+                for i, (shape, nbytes) in enumerate(self.static)]  # type: ignore[misc]
+        output: list[tuple | None] = []  # once: (int64 dims, their count, element count, shape) or None
+        out_views: dict[int, np.ndarray] = {}
+
+        def compute(ctx: ortapi.Context) -> None:
+            try:
+                value, value_ref, data, data_ref, count, count_ref = local.lean
+            except AttributeError:
+                value, value_ref, data, data_ref, count, count_ref = local.lean = new_scratch().parts()
+            args = []
+            for index, dtype, shape, nbytes, size_checked, reshape, views in plan:
+                status = get_input(ctx, index, value_ref)
+                if status or not value.value or not nbytes or \
+                        size_checked and (get_size(value, count_ref) or count.value != nbytes):
+                    api.check(status)
+                    general(ctx.value)
+                    return
+                status = get_data(value, data_ref)
+                if status:
+                    api.check(status)
+                x = views.get(data.value)
+                if x is None:  # kept by address, as ONNX Runtime hands the same buffers again
+                    x = frombuffer((c_char * nbytes).from_address(data.value), dtype)
+                    if reshape:
+                        x = x.reshape(shape)
+                    if not writable:
+                        x.flags.writeable = False
+                    if len(views) >= 16:
+                        views.clear()
+                    views[data.value] = x
+                args.append(x)
+            if not output:
+                shapes = known_shapes(args, dict(attrs))
+                fixed = shapes[0] if shapes else None
+                output.append(None if fixed is None else
+                              ((ctypes.c_int64 * len(fixed))(*fixed), ctypes.c_size_t(len(fixed)), math.prod(fixed), fixed))
+            dims = output[0]
+            if dims is None:
+                general(ctx.value)
+                return
+            status = get_output(ctx, zero, dims[0], dims[1], value_ref)
+            if status:
+                api.check(status)
+            status = get_data(value, data_ref)
+            if status:
+                api.check(status)
+            if dims[2]:
+                target = out_views.get(data.value)
+                if target is None:
+                    target = frombuffer((c_char * (dims[2] * out_dtype.itemsize)).from_address(data.value), out_dtype)
+                    target = target.reshape(dims[3])
+                    if len(out_views) >= 16:
+                        out_views.clear()
+                    out_views[data.value] = target
+            else:
+                target = np.empty(dims[3], out_dtype)
+            result = kernel(*args, out=target, **attrs)
+            if result is not None and result is not target:
+                write(ctx.value, result, [target])
 
         return compute
 
