@@ -618,6 +618,19 @@ def test_out_kernels_get_none_when_infer_cannot_fix_the_shape_and_tuples_for_sev
     np.testing.assert_array_equal(low, np.minimum(x, 0.5))
     np.testing.assert_array_equal(high, np.maximum(x, 0.5))
     assert isinstance(SEEN["split_out"], tuple) and len(SEEN["split_out"]) == 2
+    # static input shapes take the lean path: the same buffers, the same None where @infer cannot fix a shape
+    model = model_of("Split2", [("x", TensorProto.FLOAT, [3])], [("lo", TensorProto.FLOAT, [3]),
+                                                                 ("hi", TensorProto.FLOAT, [3])], at=0.5)
+    session = opforge.InferenceSession(model)
+    assert [k for k in native._KERNELS.values() if k.plan.opdef is split2][-1].lean is not None
+    for _ in range(2):
+        low, high = session.run(None, {"x": x})
+        np.testing.assert_array_equal(low, np.minimum(x, 0.5))
+        np.testing.assert_array_equal(high, np.maximum(x, 0.5))
+    assert isinstance(SEEN["split_out"], tuple) and [o.shape for o in SEEN["split_out"]] == [(3,), (3,)]
+    model = model_of("Positive", [("x", TensorProto.FLOAT, [3])], [("y", TensorProto.FLOAT, None)])
+    np.testing.assert_array_equal(opforge.InferenceSession(model).run(None, {"x": x})[0], [1.0, 3.0])
+    assert SEEN["positive_out"] is None
     # outside ONNX Runtime (call_kernel on CPU tensors) an out kernel gets out=None
     assert positive.call_kernel(torch.from_numpy(x), device="cpu").tolist() == [1.0, 3.0]
 

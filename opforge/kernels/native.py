@@ -232,7 +232,7 @@ class NodeKernel:
         if self.plain and self.n_outputs == 1 and not self.mutable and self.n_inputs == 1 and \
                 self.static[0] is not None and self.in_dtypes[0] is not None:
             self.lean = self.lean_unary()
-        elif self.plain and self.n_outputs == 1 and not self.mutable and self.writes_out and self.n_inputs > 1 and \
+        elif self.plain and not self.mutable and self.writes_out and \
                 all(s is not None for s in self.static) and all(d is not None for d in self.in_dtypes):
             self.lean = self.lean_out()
 
@@ -489,24 +489,31 @@ class NodeKernel:
 
     def lean_out(self) -> Callable[[ortapi.Context], None]:
         """``compute`` for an ``out`` kernel whose inputs all have static shapes (binary elementwise ops,
-        solves): per call two OrtApi calls per input, two for the output, kept views and the kernel.
-        After a kernel that streams megabytes through the caches every Python step of the general path
-        runs cold, so the steps saved here count several times over. The output shape comes from
-        @infer once; anything unusual (an absent, resized or empty input, an unknown output shape)
-        goes to the general path, which says what is wrong."""
+        solves, cummax's two outputs): per call two OrtApi calls per input and per output, kept views and
+        the kernel. After a kernel that streams megabytes through the caches every Python step of the
+        general path runs cold, so the steps saved here count several times over. The output shapes come
+        from @infer once; anything unusual (an absent, resized or empty input, an output shape @infer
+        cannot fix) goes to the general path, which says what is wrong."""
         api, kernel, attrs, local = self.api, self.kernel, self.attrs, self.local
         get_input, get_data = api.raw["KernelContext_GetInput"], api.raw["GetTensorMutableData"]
         get_size, get_output = api.raw["GetTensorSizeInBytes"], api.raw["KernelContext_GetOutput"]
-        zero = ctypes.c_size_t(0)
-        writable, out_dtype = self.writable_inputs, self.out_dtypes[0]
+        writable, single = self.writable_inputs, self.n_outputs == 1
         general = NodeKernel.compute.__get__(self)
         write, known_shapes = self.write, self.known_shapes
         frombuffer, c_char, new_scratch = np.frombuffer, ctypes.c_char, _Scratch
         # per input: (its index, dtype, static shape, byte size, size query needed, reshape, views by address)
         plan = [(ctypes.c_size_t(i), self.in_dtypes[i], shape, nbytes, not self.fed[i], len(shape) != 1, {})
                 for i, (shape, nbytes) in enumerate(self.static)]  # type: ignore[misc]
-        output: list[tuple | None] = []  # once: (int64 dims, their count, element count, shape) or None
-        out_views: dict[int, np.ndarray] = {}
+        # once, from @infer: per output (its index, int64 dims, their count, byte size, shape, dtype, views)
+        outputs: list[list[tuple] | None] = []
+
+        def resolve(args: list[np.ndarray]) -> list[tuple] | None:
+            shapes = known_shapes(args, dict(attrs))
+            if shapes is None:
+                return None
+            return [(ctypes.c_size_t(k), (ctypes.c_int64 * len(shape))(*shape), ctypes.c_size_t(len(shape)),
+                     math.prod(shape) * dtype.itemsize, shape, dtype, {})
+                    for k, (shape, dtype) in enumerate(zip(shapes, self.out_dtypes, strict=True))]
 
         def compute(ctx: ortapi.Context) -> None:
             try:
@@ -535,34 +542,34 @@ class NodeKernel:
                         views.clear()
                     views[data.value] = x
                 args.append(x)
-            if not output:
-                shapes = known_shapes(args, dict(attrs))
-                fixed = shapes[0] if shapes else None
-                output.append(None if fixed is None else
-                              ((ctypes.c_int64 * len(fixed))(*fixed), ctypes.c_size_t(len(fixed)), math.prod(fixed), fixed))
-            dims = output[0]
-            if dims is None:
+            if not outputs:
+                outputs.append(resolve(args))
+            fixed = outputs[0]
+            if fixed is None:
                 general(ctx.value)
                 return
-            status = get_output(ctx, zero, dims[0], dims[1], value_ref)
-            if status:
-                api.check(status)
-            status = get_data(value, data_ref)
-            if status:
-                api.check(status)
-            if dims[2]:
-                target = out_views.get(data.value)
-                if target is None:
-                    target = frombuffer((c_char * (dims[2] * out_dtype.itemsize)).from_address(data.value), out_dtype)
-                    target = target.reshape(dims[3])
-                    if len(out_views) >= 16:
-                        out_views.clear()
-                    out_views[data.value] = target
-            else:
-                target = np.empty(dims[3], out_dtype)
-            result = kernel(*args, out=target, **attrs)
-            if result is not None and result is not target:
-                write(ctx.value, result, [target])
+            targets = []
+            for index, dims, rank, nbytes, shape, dtype, views in fixed:
+                status = get_output(ctx, index, dims, rank, value_ref)
+                if status:
+                    api.check(status)
+                status = get_data(value, data_ref)
+                if status:
+                    api.check(status)
+                if nbytes:
+                    target = views.get(data.value)
+                    if target is None:
+                        target = frombuffer((c_char * nbytes).from_address(data.value), dtype).reshape(shape)
+                        if len(views) >= 16:
+                            views.clear()
+                        views[data.value] = target
+                else:
+                    target = np.empty(shape, dtype)
+                targets.append(target)
+            out = targets[0] if single else tuple(targets)
+            result = kernel(*args, out=out, **attrs)
+            if result is not None and result is not out:
+                write(ctx.value, result, targets)
 
         return compute
 
