@@ -98,6 +98,11 @@ EDGE_CASES = {
     "unique_consecutive_0d": (lambda x: torch.unique_consecutive(x, return_counts=True), (torch.tensor(2.0),)),
     "unique_consecutive_empty": (lambda x: torch.unique_consecutive(x, return_inverse=True), (torch.zeros(0, 3),)),
     "diagonal_scatter_empty_diagonal": (lambda x, s: torch.diagonal_scatter(x, s, 7), (_X4[0, 0], _X4[0, 0, 0, :0])),
+    **{f"grid_sampler_3d_{mode}_{padding}_{corners}": (
+        lambda x, g, m=m, p=p, c=corners: torch.grid_sampler_3d(x, g, m, p, c),
+        (_X4[None, :2, :, :3], torch.linspace(-1.3, 1.2, 2 * 4 * 2 * 3).reshape(1, 2, 4, 2, 3).cos() * 1.2))
+       for m, mode in enumerate(("trilinear", "nearest")) for p, padding in enumerate(("zeros", "border", "reflection"))
+       for corners in (False, True)},
 }
 
 # aliases and edge cases of ops opforge lowers onto contrib ops (checked through both runtimes)

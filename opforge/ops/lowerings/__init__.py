@@ -11,6 +11,7 @@ from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
 from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
+from . import grid_sampler_3d as grid_sampler_3d
 from . import householder as householder
 from . import im2col as im2col
 from . import ldl as ldl
