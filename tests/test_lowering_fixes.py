@@ -98,6 +98,12 @@ EDGE_CASES = {
     "unique_consecutive_0d": (lambda x: torch.unique_consecutive(x, return_counts=True), (torch.tensor(2.0),)),
     "unique_consecutive_empty": (lambda x: torch.unique_consecutive(x, return_inverse=True), (torch.zeros(0, 3),)),
     "diagonal_scatter_empty_diagonal": (lambda x, s: torch.diagonal_scatter(x, s, 7), (_X4[0, 0], _X4[0, 0, 0, :0])),
+    "as_strided_scatter_offset": (lambda x, s: torch.as_strided_scatter(x, s, (2, 2), (1, 2), 1),
+                                  (_X4[0, 0, :3, :3].contiguous(), _X4[1, 0, :2, :2])),
+    "as_strided_scatter_0d_view": (lambda x, s: torch.as_strided_scatter(x, s, (), (), 4),
+                                   (_X4[0, 0, 0].contiguous(), torch.tensor(-7.0))),
+    "as_strided_scatter_empty_view": (lambda x, s: torch.as_strided_scatter(x, s, (0, 3), (3, 1)),
+                                      (_X4[0, 0, 0].contiguous(), torch.zeros(0, 3))),
     **{f"grid_sampler_3d_{mode}_{padding}_{corners}": (
         lambda x, g, m=m, p=p, c=corners: torch.grid_sampler_3d(x, g, m, p, c),
         (_X4[None, :2, :, :3], torch.linspace(-1.3, 1.2, 2 * 4 * 2 * 3).reshape(1, 2, 4, 2, 3).cos() * 1.2))
@@ -177,3 +183,4 @@ def test_batch_norm_module_in_training_updates_running_stats() -> None:
     got = _run(proto, (_X4,))
     for e, g in zip(expected, got, strict=True):
         opforge.assert_close(e, g, "train-mode BatchNorm2d")
+

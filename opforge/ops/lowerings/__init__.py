@@ -4,6 +4,7 @@ exactly). One aten family per module; importing this package registers them all 
 :func:`opforge.ops._aten.overrides`)."""
 
 from . import adaptive_pool as adaptive_pool
+from . import as_strided_scatter as as_strided_scatter
 from . import attention as attention
 from . import avg_pool as avg_pool
 from . import batch_norm as batch_norm
