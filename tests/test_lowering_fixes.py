@@ -61,6 +61,11 @@ SILENTLY_WRONG = {
         lambda x: torch.native_batch_norm(x, _W, _B, torch.zeros(3), torch.ones(3), True, 0.1, 1e-5), (_X4,)),
     "avg_pool2d_divisor_override": (lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, divisor_override=4), (_X4,)),
     "avg_pool3d_divisor_override": (lambda x: F.avg_pool3d(x, 2, divisor_override=3), (_X4[:1],)),
+    "logsigmoid_tails": (F.logsigmoid, (torch.linspace(-40, 40, 161),)),
+    "multilabel_soft_margin_loss": (lambda x, y: F.multilabel_soft_margin_loss(x, y),
+                                    (torch.tensor([[-30.0, -20.0, -9.0, 1.0, 25.0]]), torch.tensor([[0.0, 1.0, 0.5, 0.0, 1.0]]))),
+    "stft_float32": (lambda x: torch.view_as_real(torch.stft(x, 10, return_complex=True)),
+                     ((torch.arange(100.0) * 0.37).sin() * 9,)),
     "nonzero_0d_true": (torch.nonzero, (torch.tensor(1.5),)),
     "nonzero_0d_false": (torch.nonzero, (torch.tensor(0.0),)),
 }

@@ -16,6 +16,7 @@ from . import grid_sampler_3d as grid_sampler_3d
 from . import householder as householder
 from . import im2col as im2col
 from . import ldl as ldl
+from . import log_sigmoid as log_sigmoid
 from . import logical_reduce as logical_reduce
 from . import lu as lu
 from . import masked_select as masked_select
@@ -28,12 +29,14 @@ from . import put as put
 from . import resize as resize
 from . import scatter as scatter
 from . import segment_reduce as segment_reduce
+from . import stft as stft
 from . import triangular as triangular
 from . import unique_consecutive as unique_consecutive
 from . import view_of as view_of
 from . import zero_dim as zero_dim
 
-__all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide",
-           "fractional_max_pool", "frexp", "householder", "im2col", "ldl", "logical_reduce", "lu", "masked_select",
-           "matrix_exp", "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce",
-           "triangular", "unique_consecutive", "view_of", "zero_dim"]
+__all__ = ["adaptive_pool", "as_strided_scatter", "attention", "avg_pool", "batch_norm", "diagonal_scatter",
+           "divide", "fractional_max_pool", "frexp", "grid_sampler_3d", "householder", "im2col", "ldl",
+           "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp", "mode", "nonzero_static", "pad",
+           "pdist", "put", "resize", "scatter", "segment_reduce", "stft", "triangular", "unique_consecutive", "view_of",
+           "zero_dim"]
