@@ -146,6 +146,11 @@ def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
     spd = rng.standard_normal((64, 32, 32))
     spd = (spd @ spd.transpose(0, 2, 1) + 32 * np.eye(32)).astype(f32)
     big = rng.standard_normal((256, 1024)).astype(f32)
+    degrees = rng.integers(0, 8, (256, 1024)).astype(f32)
+
+    def uniform(low: float, high: float) -> np.ndarray:
+        return rng.uniform(low, high, (256, 1024)).astype(f32)
+
     return {
         "SearchSorted": ((np.sort(rng.standard_normal(1024)).astype(f32), rng.standard_normal((256, 1024)).astype(f32)),
                          {}),
@@ -177,6 +182,26 @@ def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
                                  rng.integers(0, 8, (256, 1024)).astype(f32)), {}),
         "NextAfter": ((big, big[::-1].copy()), {}),
         "CopySign": ((big, big[::-1].copy()), {}),
+        "AiryAi": ((uniform(-10, 10),), {}),
+        **{name: ((uniform(0.1, 30),), {}) for name in ("BesselJ0", "BesselJ1", "BesselY0", "BesselY1")},
+        "SphericalBesselJ0": ((uniform(-30, 30),), {}),
+        **{name: ((uniform(-10, 10),), {}) for name in ("I1", "I1e")},
+        **{name: ((uniform(0.1, 20),), {}) for name in ("ModifiedBesselK0", "ModifiedBesselK1", "ScaledModifiedBesselK0",
+                                                         "ScaledModifiedBesselK1")},
+        **{name: ((uniform(-1, 1), degrees), {}) for name in ("ChebyshevPolynomialU", "ChebyshevPolynomialV",
+                                                               "ChebyshevPolynomialW")},
+        **{name: ((uniform(0, 1), degrees), {}) for name in ("ShiftedChebyshevPolynomialT", "ShiftedChebyshevPolynomialU",
+                                                              "ShiftedChebyshevPolynomialV", "ShiftedChebyshevPolynomialW")},
+        **{name: ((uniform(-2, 2), degrees), {}) for name in ("HermitePolynomialH", "HermitePolynomialHe")},
+        "LaguerrePolynomialL": ((uniform(0, 5), degrees), {}),
+        "Zeta": ((uniform(1.5, 10), uniform(0.5, 10)), {}),
+        "Cdist": ((rng.standard_normal((32, 128, 64)).astype(f32), rng.standard_normal((32, 96, 64)).astype(f32)), {}),
+        "CrossEntropyLoss": ((rng.standard_normal((256, 1024)).astype(f32), rng.integers(0, 1024, 256),
+                              rng.uniform(0.5, 2, 1024).astype(f32)), {}),
+        "IsIn": ((rng.integers(0, 4096, (256, 1024)), rng.integers(0, 4096, 512)), {}),
+        "KthValue": ((big,), {"k": 100, "dim": 1}),
+        "Median": ((big,), {"dim": 1}),
+        "NanMedian": ((np.where(big > 2, np.nan, big).astype(f32),), {"dim": 1}),
     }
 
 

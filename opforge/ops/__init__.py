@@ -4,6 +4,7 @@ Importing this package declares every contrib op and its aten lowerings, so ``op
 exports the torch functions they serve. The list below is the registry (as onnx's ``_op_list.py``).
 """
 
+from . import airy_ai as airy_ai
 from . import bessel_j0 as bessel_j0
 from . import bessel_j1 as bessel_j1
 from . import bessel_y0 as bessel_y0
@@ -60,7 +61,7 @@ from . import spherical_bessel_j0 as spherical_bessel_j0
 from . import svdvals as svdvals
 from . import zeta as zeta
 
-__all__ = ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebyshev_polynomial_t",
+__all__ = ["airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebyshev_polynomial_t",
            "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "cholesky", "copysign",
            "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "eigvalsh", "erfcx", "erfinv", "fmax", "fmin",
            "hermite_polynomial_h", "hermite_polynomial_he", "hypot", "i0", "i1", "i1e", "isin", "kthvalue",
