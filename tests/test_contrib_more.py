@@ -34,17 +34,11 @@ def test_conformance(op: opforge.OpDef) -> None:
 
 
 def test_tie_indices_follow_torch() -> None:
-    """median/nanmedian: stable rank; kthvalue: torch's quickselect. Many tie-heavy rows of every length."""
+    """kthvalue's numpy kernel replays torch's quickselect. Many tie-heavy rows of every length."""
     g = torch.Generator().manual_seed(1)
     for n in range(1, 48):
         x = torch.randint(0, 3, (8, n), generator=g).float()
         x[torch.rand(x.shape, generator=g) < 0.15] = float("nan")
-        for fn, ignore_nan in ((torch.median, False), (torch.nanmedian, True)):
-            rows = x[~x.isnan().all(1)] if ignore_nan else x  # torch's index for all-NaN rows is unspecified
-            v, i = fn(rows, 1)
-            got_v, got_i = _order_stats.median(rows.numpy(), 1, False, ignore_nan, "test")
-            np.testing.assert_array_equal(got_i, i.numpy())
-            np.testing.assert_array_equal(got_v, v.numpy())
         for k in {1, (n + 1) // 2, n}:
             v, i = torch.kthvalue(x, k, 1)
             got_v, got_i = _order_stats.kthvalue(x.numpy(), k, 1, False, "test")

