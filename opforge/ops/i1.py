@@ -24,8 +24,8 @@ def i1(x: torch.Tensor) -> torch.Tensor:
 
 
 @i1.kernel("cpu")
-def _(x: np.ndarray) -> np.ndarray:
-    return _torch.cpu(i1.reference, x, name=i1.name)
+def _(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.special.i1, x, upcast=True, out=out, name=i1.name)
 
 
 @i1.kernel("cuda")

@@ -24,8 +24,8 @@ def i1e(x: torch.Tensor) -> torch.Tensor:
 
 
 @i1e.kernel("cpu")
-def _(x: np.ndarray) -> np.ndarray:
-    return _torch.cpu(i1e.reference, x, name=i1e.name)
+def _(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.special.i1e, x, upcast=True, out=out, name=i1e.name)
 
 
 @i1e.kernel("cuda")

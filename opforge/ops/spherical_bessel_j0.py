@@ -23,8 +23,8 @@ def spherical_bessel_j0(x: torch.Tensor) -> torch.Tensor:
 
 
 @spherical_bessel_j0.kernel("cpu")
-def _(x: np.ndarray) -> np.ndarray:
-    return _torch.cpu(spherical_bessel_j0.reference, x, name=spherical_bessel_j0.name)
+def _(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    return _torch.cpu(torch.special.spherical_bessel_j0, x, upcast=True, out=out, name=spherical_bessel_j0.name)
 
 
 @spherical_bessel_j0.kernel("cuda")
