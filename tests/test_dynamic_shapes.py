@@ -6,6 +6,7 @@ import subprocess
 import sys
 import warnings
 
+import onnxruntime
 import pytest
 import torch
 from call_module import Call
@@ -62,13 +63,21 @@ def test_ctc_loss_with_tensor_lengths_runs_on_other_lengths(reduction):
         _check(fn, other, _run(proto, other))
 
 
-def test_ctc_loss_with_list_lengths_and_2d_targets():
-    lengths = [5, 11, 8]
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_ctc_loss_with_list_lengths(reduction, batched):
+    # lengths as Python lists: torch's own ctc_loss.IntList decomposition cannot run on fake tensors for
+    # 'mean'; opforge's rewrite takes the same steps
+    log_probs, targets, _, _ = _ctc_inputs(3, [5, 11, 0])
+    if batched:
+        def fn(log_probs, targets):
+            return torch.nn.functional.ctc_loss(log_probs, targets, [30, 25, 30], [5, 11, 0], reduction=reduction)
+    else:
+        log_probs, targets = log_probs[:, 0], targets[0, :5]
 
-    def fn(log_probs, targets):
-        return torch.nn.functional.ctc_loss(log_probs, targets, [30, 25, 30], lengths, blank=0, reduction="sum")
+        def fn(log_probs, targets):
+            return torch.nn.functional.ctc_loss(log_probs, targets, [30], [5], reduction=reduction)
 
-    log_probs, targets, _, _ = _ctc_inputs(3, lengths)
     proto = _export(fn, (log_probs, targets))
     assert aten_fallback.fallback_nodes(proto) == ["aten___ctc_loss__default"]
     _check(fn, (log_probs, targets), _run(proto, (log_probs, targets)))
@@ -134,13 +143,61 @@ def test_lstsq_whose_residuals_rank_depends_on_data_is_refused():
         _export(fn, args)
 
 
+def test_narrow_with_a_tensor_start_is_portable_and_follows_the_start():
+    def fn(x, start):
+        return torch.narrow(x, 1, start, 2)
+
+    x = torch.randn(4, 6, 3)
+    proto = _export(fn, (x, torch.tensor(2)), portable=True)  # plain ONNX: a gather
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x_name, start_name = (i.name for i in session.get_inputs())
+    for start in (0, 2, 4, -2, -6):
+        got = session.run(None, {x_name: x.numpy(), start_name: torch.tensor(start).numpy()})
+        _check(fn, (x, torch.tensor(start)), got)
+    for start in (5, -7):  # eager raises; the exported gather refuses too instead of wrapping around
+        with pytest.raises((RuntimeError, IndexError)):
+            fn(x, torch.tensor(start))
+        with pytest.raises(Exception, match="(?i)indices|out of"):
+            session.run(None, {x_name: x.numpy(), start_name: torch.tensor(start).numpy()})
+
+
+def test_narrow_with_a_float_start_is_refused():
+    with pytest.raises(Exception, match=r"torch\.narrow: start must be a 0-dim integer tensor"):
+        _export(lambda x, s: torch.narrow(x, 0, s, 1), (torch.randn(3), torch.tensor(1.0)))
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_tensor_split_with_tensor_indices_follows_the_indices(dim):
+    def fn(x, indices):
+        return torch.tensor_split(x, indices, dim)
+
+    x = torch.randn(5, 6, 7)
+    proto = _export(fn, (x, torch.tensor([1, 2, 4])), portable=True)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    # pieces of data-dependent sizes: empty, reversed, negative and out-of-range indices, as in eager
+    for indices in ([1, 2, 4], [0, 5, 3], [-1, 9, 11], [-20, 2, 2], [3, 3, 3]):
+        args = (x, torch.tensor(indices))
+        _check(fn, args, session.run(None, {n: a.numpy() for n, a in zip(names, args)}))
+
+
+def test_tensor_split_with_a_0d_tensor_of_sections_is_refused():
+    # the number of outputs would depend on the tensor's value
+    with pytest.raises(Exception, match=r"(?s)tensor_split.*Fix: pass the number of sections as a Python int"):
+        _export(lambda x, sections: torch.tensor_split(x, sections), (torch.randn(6), torch.tensor(2)))
+
+
 def test_fakes_are_scoped_to_the_export():
     def lstsq_under_fake():
         with FakeTensorMode(shape_env=ShapeEnv()) as mode:
             a, b = mode.from_tensor(torch.randn(4, 2)), mode.from_tensor(torch.randn(4, 1))
             return torch.linalg.lstsq(a, b, driver="gelsd")
 
+    split = torch.ops.aten.tensor_split.tensor_indices_or_sections
+    torch_kernel = split.py_kernels.get(torch._C.DispatchKey.CompositeImplicitAutograd)
     _export(lambda a, b: torch.linalg.lstsq(a, b).solution, (torch.randn(4, 2), torch.randn(4, 1)))
+    assert split.py_kernels.get(torch._C.DispatchKey.CompositeImplicitAutograd) is torch_kernel
+    assert len(torch.tensor_split(torch.arange(6), torch.tensor(3))) == 3  # eager 0-d sections work again
     with pytest.raises(DynamicOutputShapeException):  # torch as it was: the fake went with the export
         lstsq_under_fake()
     with data_dependent_fakes(), data_dependent_fakes():  # re-entrant

@@ -11,6 +11,13 @@ node run by the very torch op; the data-dependent dim is declared unknown (a ``d
 Runtime takes the kernel's actual shape. Where even the rank of an output depends on the data, the fake
 refuses with an error that names the op and what to do.
 
+Some composite ops fail earlier: their own decomposition reads tensor values (``narrow`` with a tensor
+start calls ``.item()``, ``tensor_split`` with a tensor of indices ``.tolist()``, ``ctc_loss`` with list
+lengths builds a tensor from raw data). :data:`REWRITES` replaces their CompositeImplicitAutograd kernel
+for the export with an exact equivalent of traceable ops (a gather of computed positions, masks and
+``nonzero``), which stock ONNX translates: those stay portable. A case no graph can hold (a 0-d tensor
+of sections: the number of outputs depends on its value) is refused with the fix.
+
 The registrations live in one ``torch.library.Library`` fragment that is destroyed when the last
 active scope ends: outside an export (eager code, the user's own ``torch.compile``) torch behaves as if
 opforge were not installed. Unbacked symbols of outputs a caller drops (``ctc_loss`` returns its loss
@@ -99,6 +106,95 @@ def _linalg_lstsq(a: torch.Tensor, b: torch.Tensor, rcond: float | None = None, 
     return solution, residuals, rank, singular
 
 
+# -- rewrites: composite ops whose own decomposition reads tensor values, replaced during the export by
+# an exact equivalent built from traceable ops (each one is plain ONNX, so it stays portable)
+
+
+def _narrow_tensor(self: torch.Tensor, dim: int, start: torch.Tensor, length: int) -> torch.Tensor:
+    """aten::narrow.Tensor(Tensor(a) self, int dim, Tensor start, SymInt length) -> Tensor(a)
+
+    torch reads ``start.item()``; here ``start`` stays a tensor: a gather of ``length`` positions. A start out
+    of range makes every position ``size``, which the Gather refuses at run time (eager raises there too)."""
+    if start.dim() != 0 or start.dtype.is_floating_point or start.is_complex() or start.dtype == torch.bool:
+        raise DataDependentShapeError(f"torch.narrow: start must be a 0-dim integer tensor, got shape "
+                                      f"{tuple(start.shape)} and {start.dtype}")
+    if self.dim() == 0:
+        raise DataDependentShapeError("torch.narrow: input must have at least 1 dim, got a 0-d tensor")
+    if length < 0:
+        raise DataDependentShapeError(f"torch.narrow: length must be non-negative, got {length}")
+    size = self.size(dim)
+    start = start.to(torch.int64)
+    start = torch.where(start < 0, start + size, start)
+    in_range = (start >= 0) & (start + length <= size)
+    positions = torch.where(in_range, start + torch.arange(length, device=self.device), size)
+    return self.index_select(dim, positions)
+
+
+def _tensor_split_tensor(self: torch.Tensor, tensor_indices_or_sections: torch.Tensor,
+                         dim: int = 0) -> tuple[torch.Tensor, ...]:
+    """aten::tensor_split.tensor_indices_or_sections(Tensor(a -> *) self, Tensor tensor_indices_or_sections,
+    int dim=0) -> Tensor(a)[]
+
+    With a 1-D tensor of indices the number of pieces is fixed and each piece is the positions between two
+    clamped indices (a mask, its nonzero, a gather): its size is data dependent, as in eager."""
+    where = "torch.tensor_split(input, tensor_indices_or_sections)"
+    split = tensor_indices_or_sections
+    if split.dtype != torch.int64 or split.device.type != "cpu":
+        raise DataDependentShapeError(f"{where}: tensor_indices_or_sections must be an int64 CPU tensor, got "
+                                      f"{split.dtype} on {split.device}")
+    if split.dim() == 0:
+        raise DataDependentShapeError(
+            f"{where}: a 0-d tensor is a number of sections, and the number of outputs then depends on its value, "
+            "which no exported graph can hold. Fix: pass the number of sections as a Python int, or the split "
+            "points as a 1-D tensor of indices")
+    if split.dim() != 1:
+        raise DataDependentShapeError(f"{where}: tensor_indices_or_sections must be 0-d or 1-D, got "
+                                      f"{split.dim()} dims")
+    if self.dim() == 0:
+        raise DataDependentShapeError(f"{where}: input must have at least 1 dim, got a 0-d tensor")
+    size = self.size(dim)
+    positions = torch.arange(size, device=self.device)
+    # slice semantics: a negative index counts from the end, then everything is clamped to [0, size]
+    bounds = torch.where(split < 0, split + size, split).clamp(0, size)
+    count = split.shape[0]
+    pieces = []
+    for piece in range(count + 1):
+        lower = bounds[piece - 1] if piece > 0 else 0
+        upper = bounds[piece] if piece < count else size
+        mask = (positions >= lower) & (positions < upper)
+        pieces.append(self.index_select(dim, torch.nonzero(mask).squeeze(1)))
+    return tuple(pieces)
+
+
+def _ctc_loss_int_list(log_probs: torch.Tensor, targets: torch.Tensor, input_lengths: list[int],
+                       target_lengths: list[int], blank: int = 0, reduction: int = 1,
+                       zero_infinity: bool = False) -> torch.Tensor:
+    """aten::ctc_loss.IntList(Tensor log_probs, Tensor targets, int[] input_lengths, int[] target_lengths,
+    int blank=0, int reduction=Mean, bool zero_infinity=False) -> Tensor
+
+    torch's own decomposition (LossCTC.cpp) builds the 'mean' divisor with ``at::tensor(target_lengths)``,
+    raw data that fake tensors do not have; the same steps here build it with ``new_full``."""
+    batched = log_probs.dim() == 3
+    loss = torch.ops.aten._ctc_loss.default(log_probs if batched else log_probs.unsqueeze(1), targets,
+                                            input_lengths, target_lengths, blank, zero_infinity)[0]
+    if zero_infinity:
+        loss = torch.where(loss == float("inf"), loss.new_zeros(()), loss)
+    if reduction == 1:  # mean: each loss over its target length (at least 1), then the mean
+        divisor = torch.cat([loss.new_full((1,), max(int(n), 1)) for n in target_lengths]) if target_lengths \
+            else loss.new_empty((0,))
+        return (loss / divisor).mean()
+    if reduction == 2:
+        return loss.sum()
+    return loss if batched else loss.squeeze(0)
+
+
+# overload name (in aten) -> its CompositeImplicitAutograd kernel during the export
+REWRITES: dict[str, Callable[..., Any]] = {
+    "narrow.Tensor": _narrow_tensor,
+    "tensor_split.tensor_indices_or_sections": _tensor_split_tensor,
+    "ctc_loss.IntList": _ctc_loss_int_list,
+}
+
 # qualified overload name -> fake implementation
 FAKES: dict[str, Callable[..., Any]] = {
     "aten::_ctc_loss": _ctc_loss,
@@ -107,13 +203,35 @@ FAKES: dict[str, Callable[..., Any]] = {
 }
 
 _LOCK = threading.RLock()
+_SAVED_PY_KERNELS: dict[Any, Any] = {}  # overload -> torch's own Python CIA kernel, while replaced
+
+
+def _swap_python_kernels() -> None:
+    """torch's Python dispatcher prefers a Python CompositeImplicitAutograd kernel (torch/_decomp registers
+    one for tensor_split) over the dispatcher's; point it at the rewrite too for the export's duration."""
+    key = torch._C.DispatchKey.CompositeImplicitAutograd
+    for name, kernel in REWRITES.items():
+        packet, _, overload_name = name.partition(".")
+        overload = getattr(getattr(torch.ops.aten, packet), overload_name or "default")
+        if key in overload.py_kernels:
+            _SAVED_PY_KERNELS[overload] = overload.py_kernels[key]
+            overload.py_kernels[key] = kernel
+            overload._dispatch_cache.clear()
+
+
+def _restore_python_kernels() -> None:
+    key = torch._C.DispatchKey.CompositeImplicitAutograd
+    while _SAVED_PY_KERNELS:
+        overload, kernel = _SAVED_PY_KERNELS.popitem()
+        overload.py_kernels[key] = kernel
+        overload._dispatch_cache.clear()
 _ACTIVE: list[Any] = []  # the Library holding the registrations while at least one scope is active
 _DEPTH = 0
 
 
 @contextlib.contextmanager
 def data_dependent_fakes() -> Iterator[None]:
-    """Register the fake implementations of :data:`FAKES` while the block runs.
+    """Register the fake implementations of :data:`FAKES` and the kernels of :data:`REWRITES` while the block runs.
 
     Re-entrant and shared between threads: the first scope registers, the last one to end removes them."""
     global _DEPTH
@@ -123,6 +241,9 @@ def data_dependent_fakes() -> Iterator[None]:
             try:
                 for qualname, fake in FAKES.items():
                     torch.library.register_fake(qualname, fake, lib=library)
+                for overload, kernel in REWRITES.items():
+                    library.impl(overload, kernel, "CompositeImplicitAutograd")
+                _swap_python_kernels()
             except Exception:
                 library._destroy()
                 raise
@@ -134,12 +255,13 @@ def data_dependent_fakes() -> Iterator[None]:
         with _LOCK:
             _DEPTH -= 1
             if _DEPTH == 0:
+                _restore_python_kernels()
                 _ACTIVE.pop()._destroy()
 
 
 def handled_ops() -> Sequence[str]:
-    """The aten overloads (qualified names) that export with a data-dependent output shape."""
-    return tuple(FAKES)
+    """The aten overloads (qualified names) that export through a fake implementation or a rewrite."""
+    return tuple(FAKES) + tuple(f"aten::{name}" for name in REWRITES)
 
 
-__all__ = ["FAKES", "DataDependentShapeError", "data_dependent_fakes", "handled_ops"]
+__all__ = ["FAKES", "REWRITES", "DataDependentShapeError", "data_dependent_fakes", "handled_ops"]
