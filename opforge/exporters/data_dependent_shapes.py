@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -233,18 +234,24 @@ _DEPTH = 0
 def data_dependent_fakes() -> Iterator[None]:
     """Register the fake implementations of :data:`FAKES` and the kernels of :data:`REWRITES` while the block runs.
 
-    Re-entrant and shared between threads: the first scope registers, the last one to end removes them."""
+    Re-entrant and shared between threads: the first scope registers, the last one to end removes them. Eager
+    code running meanwhile is unaffected: fakes only serve fake tensors and each rewrite computes what torch's
+    own kernel does."""
     global _DEPTH
     with _LOCK:
         if _DEPTH == 0:
             library = torch.library.Library("aten", "FRAGMENT")  # noqa: TOR901 - destroyed below
             try:
-                for qualname, fake in FAKES.items():
-                    torch.library.register_fake(qualname, fake, lib=library)
-                for overload, kernel in REWRITES.items():
-                    library.impl(overload, kernel, "CompositeImplicitAutograd")
-                _swap_python_kernels()
+                with warnings.catch_warnings():
+                    # replacing torch's kernels is the point: no "Overriding a previously registered kernel"
+                    warnings.filterwarnings("ignore", message="(?s).*Overriding a previously registered kernel")
+                    for qualname, fake in FAKES.items():
+                        torch.library.register_fake(qualname, fake, lib=library)
+                    for overload, kernel in REWRITES.items():
+                        library.impl(overload, kernel, "CompositeImplicitAutograd")
+                    _swap_python_kernels()
             except Exception:
+                _restore_python_kernels()
                 library._destroy()
                 raise
             _ACTIVE.append(library)
