@@ -247,3 +247,43 @@ def test_saved_ctc_model_runs_in_a_fresh_process(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ok (3,)" in done.stdout
+
+
+# -- the OpInfo entries of issue 11 that torch.export could not trace, through the coverage harness --------
+
+def _harness():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "coverage_opinfo.py"
+    if "coverage_opinfo" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("coverage_opinfo", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["coverage_opinfo"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["coverage_opinfo"]
+
+
+@pytest.mark.parametrize("key, portable", [
+    ("nn.functional.ctc_loss", "fallback"), ("linalg.lstsq", "fallback"), ("linalg.lstsq.grad_oriented", "fallback"),
+    ("narrow", "match"),
+])
+def test_opinfo_samples_match_eager(key, portable):
+    harness = _harness()
+    record = harness.test_op(harness.load_ops()[key], 2, ("opforge", "portable"))
+    assert record.get("samples") == 2, record
+    assert record["opforge"] == ["match", ""], record
+    status, detail = record["portable"]
+    assert status == portable or (portable == "fallback" and status == "export" and "fallback node" in detail), \
+        record
+
+
+def test_opinfo_tensor_split_refuses_only_the_0d_sections_sample():
+    harness = _harness()
+    op = harness.load_ops()["tensor_split"]
+    found, _ = harness.usable_samples(op, 2)
+    (_, indices_module, indices_expected), (_, sections_module, _) = found
+    assert indices_module.inputs[1].dim() == 1 and sections_module.inputs[1].dim() == 0
+    assert harness.run_opforge(indices_module, indices_expected) == (("match", ""), ("match", ""))
+    (status, detail), _ = harness.run_opforge(sections_module, [])
+    assert status in ("export", "untraceable") and "a 0-d tensor is a number of sections" in detail
