@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -16,6 +17,7 @@ from torch.fx.experimental.symbolic_shapes import ShapeEnv
 import opforge
 from opforge.exporters import aten_fallback
 from opforge.exporters.data_dependent_shapes import DataDependentShapeError, data_dependent_fakes
+from opforge.exporters.summary import METADATA_KEY
 
 
 def _export(fn, args, **kwargs):
@@ -149,6 +151,8 @@ def test_narrow_with_a_tensor_start_is_portable_and_follows_the_start():
 
     x = torch.randn(4, 6, 3)
     proto = _export(fn, (x, torch.tensor(2)), portable=True)  # plain ONNX: a gather
+    notes = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
+    assert [(n["kind"], n["name"]) for n in notes] == [("rewrite", "aten.narrow.Tensor")]
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     x_name, start_name = (i.name for i in session.get_inputs())
     for start in (0, 2, 4, -2, -6):

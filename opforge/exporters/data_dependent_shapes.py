@@ -34,6 +34,8 @@ from typing import Any
 
 import torch
 
+from . import summary
+
 
 class DataDependentShapeError(RuntimeError):
     """An op's output cannot be described by fixed rank and unbacked sizes (so it cannot be exported)."""
@@ -123,6 +125,8 @@ def _narrow_tensor(self: torch.Tensor, dim: int, start: torch.Tensor, length: in
         raise DataDependentShapeError("torch.narrow: input must have at least 1 dim, got a 0-d tensor")
     if length < 0:
         raise DataDependentShapeError(f"torch.narrow: length must be non-negative, got {length}")
+    _report("aten.narrow.Tensor", "start is a tensor: exported as a Gather of start + arange(length) (plain ONNX; "
+            "a start out of range fails in the Gather at run time, as eager raises)")
     size = self.size(dim)
     start = start.to(torch.int64)
     start = torch.where(start < 0, start + size, start)
@@ -153,6 +157,8 @@ def _tensor_split_tensor(self: torch.Tensor, tensor_indices_or_sections: torch.T
                                       f"{split.dim()} dims")
     if self.dim() == 0:
         raise DataDependentShapeError(f"{where}: input must have at least 1 dim, got a 0-d tensor")
+    _report("aten.tensor_split.tensor_indices_or_sections", "a 1-D tensor of indices: each piece exported as a "
+            "Gather of the positions between two clamped indices (plain ONNX; data-dependent sizes)")
     size = self.size(dim)
     positions = torch.arange(size, device=self.device)
     # slice semantics: a negative index counts from the end, then everything is clamped to [0, size]
@@ -187,6 +193,10 @@ def _ctc_loss_int_list(log_probs: torch.Tensor, targets: torch.Tensor, input_len
     if reduction == 2:
         return loss.sum()
     return loss if batched else loss.squeeze(0)
+
+
+def _report(name: str, detail: str) -> None:
+    summary.add(summary.SummaryEntry("rewrite", name, detail, portable=True))
 
 
 # overload name (in aten) -> its CompositeImplicitAutograd kernel during the export
