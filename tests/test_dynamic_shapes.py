@@ -291,3 +291,36 @@ def test_opinfo_tensor_split_refuses_only_the_0d_sections_sample():
     assert harness.run_opforge(indices_module, indices_expected) == (("match", ""), ("match", ""))
     (status, detail), _ = harness.run_opforge(sections_module, [])
     assert status in ("export", "untraceable") and "a 0-d tensor is a number of sections" in detail
+
+
+def test_ctc_loss_and_lstsq_keep_requested_dynamic_dims():
+    from torch.export import Dim
+
+    class CtcLoss(torch.nn.Module):
+        def forward(self, log_probs, targets, input_lengths, target_lengths):
+            return torch.nn.functional.ctc_loss(log_probs, targets, input_lengths, target_lengths, reduction="none")
+
+    def ctc_inputs(seed, time, lengths):
+        log_probs, targets, _, target_lengths = _ctc_inputs(seed, lengths, time=time, batch=len(lengths))
+        return log_probs, targets, torch.full((len(lengths),), time, dtype=torch.int64), target_lengths
+
+    batch, time = Dim("batch"), Dim("time")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(CtcLoss(), ctc_inputs(0, 30, [5, 9, 2]),
+                               dynamic_shapes=({0: time, 1: batch}, {0: batch}, {0: batch}, {0: batch}))
+    for seed, time_steps, lengths in ((1, 30, [5, 9, 2]), (2, 41, [1, 2, 3, 15, 7])):
+        args = ctc_inputs(seed, time_steps, lengths)
+        _check(CtcLoss(), args, _run(proto, args))
+
+    class Lstsq(torch.nn.Module):
+        def forward(self, a, b):
+            return tuple(torch.linalg.lstsq(a, b, driver="gelsd"))
+
+    rows = Dim("rows", min=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = opforge.export(Lstsq(), (torch.randn(6, 3), torch.randn(6, 2)), dynamic_shapes=({0: rows}, {0: rows}))
+    for m in (6, 11):
+        args = (torch.randn(m, 3), torch.randn(m, 2))
+        _check(Lstsq(), args, _run(proto, args))

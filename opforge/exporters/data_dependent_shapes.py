@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -99,7 +99,8 @@ def _linalg_lstsq(a: torch.Tensor, b: torch.Tensor, rcond: float | None = None, 
     elif driver == "gels":
         residuals = a.new_empty(batch + [columns], dtype=real)
     elif not batch:  # (columns,) at full rank, (0,) otherwise
-        residuals = a.new_empty([_dynamic_size(where, max_size=None)], dtype=real)
+        residuals = a.new_empty([_dynamic_size(where, max_size=columns if isinstance(columns, int) else None)],
+                                dtype=real)
     else:
         raise DataDependentShapeError(
             f"{where}: with driver={driver!r} on a batch of tall matrices, residuals is {batch + [columns]} when "
@@ -276,9 +277,4 @@ def data_dependent_fakes() -> Iterator[None]:
                 _ACTIVE.pop()._destroy()
 
 
-def handled_ops() -> Sequence[str]:
-    """The aten overloads (qualified names) that export through a fake implementation or a rewrite."""
-    return tuple(FAKES) + tuple(f"aten::{name}" for name in REWRITES)
-
-
-__all__ = ["FAKES", "REWRITES", "DataDependentShapeError", "data_dependent_fakes", "handled_ops"]
+__all__ = ["FAKES", "REWRITES", "DataDependentShapeError", "data_dependent_fakes"]
