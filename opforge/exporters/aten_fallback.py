@@ -46,7 +46,7 @@ import torch
 from .. import opdef as registry
 from ..opdef import OpDef
 from ..types import ALL_DTYPES, TensorSpec, dtype_name, torch_dtype
-from . import dynamo, summary
+from . import data_dependent_shapes, dynamo, summary
 
 DOMAIN = "opforge.aten"
 NAMESPACES = ("aten", "prims")
@@ -329,7 +329,8 @@ def _make_infer(opdef: OpDef) -> Callable:
     def infer(*specs: Any, **attrs: Any) -> Any:
         from .._infer import run_on_stand_ins
 
-        outs, symbols = run_on_stand_ins(lambda args: opdef.reference(*args, **attrs), list(specs), shape_env=True)
+        with data_dependent_shapes.data_dependent_fakes():  # the same fakes as the export's trace
+            outs, symbols = run_on_stand_ins(lambda args: opdef.reference(*args, **attrs), list(specs), shape_env=True)
         result = [TensorSpec([symbols[d][1] if d in symbols else d for d in dims], dtype) for dtype, dims in outs]
         return result[0] if len(result) == 1 else tuple(result)
 

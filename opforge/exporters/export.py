@@ -15,7 +15,7 @@ import torch
 from .._graph import all_nodes
 from .._infer import raise_infer_first
 from ..opdef import list_ops
-from . import aten_fallback, trace_warnings
+from . import aten_fallback, data_dependent_shapes, trace_warnings
 from . import dynamo as dynamo_translation
 from .hints import dtype_hint
 
@@ -187,7 +187,8 @@ def to_onnx(
                 {**aten_fallback.keep_whole_translations(), **dynamo_translation.translation_table(), **extra_table},
                 validate=_validate_program)
 
-        with warnings.catch_warnings():
+        # ops whose output shape depends on the data get fake implementations for the trace
+        with warnings.catch_warnings(), data_dependent_shapes.data_dependent_fakes():
             warnings.simplefilter("ignore")
             try:
                 program = export_outlining(run, model, args, kwargs, dynamic_shapes, graph_breaks)
