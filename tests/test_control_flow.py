@@ -225,6 +225,23 @@ def test_specialised_dim_is_an_error(dim: object) -> None:
         assert "('T')" in message
 
 
+class VarArgs(torch.nn.Module):
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return args[0] * 2 + args[1]
+
+
+@pytest.mark.parametrize("spec", ["tuple", "dict"])
+def test_dynamic_dims_of_var_positional_arguments(spec: str) -> None:
+    """``forward(*args)``: torch.export reads one group of specs for the ``*args`` parameter; so does the check
+    that every requested dim stayed dynamic (it used to misread the group and raise after a good export)."""
+    batch = Dim("batch")
+    group = ({0: batch}, {0: batch})
+    shapes = (group,) if spec == "tuple" else {"args": group}
+    proto = opforge.export(VarArgs(), (torch.randn(3, 4), torch.randn(3, 4)), dynamic_shapes=shapes)
+    assert [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input] == \
+        [["batch", 4], ["batch", 4]]
+
+
 def _python_blocks(markdown: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
 

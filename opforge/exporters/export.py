@@ -28,28 +28,52 @@ class DynamicDimError(ExportError):
     """A dim the caller asked to be dynamic came out static in the exported graph."""
 
 
-def _input_names(model: Any, args: tuple) -> list[str]:
+def _argument_specs(model: Any, args: tuple, dynamic_shapes: Any = None) -> list[tuple[str, Any]]:
+    """(name, dynamic-shape spec) per positional tensor argument, walking ``forward``'s signature as
+    torch.export reads ``dynamic_shapes``: one entry per named parameter, and for ``*args`` one group
+    (a tuple of specs, under the parameter's name in a dict) spread over the remaining arguments."""
     forward = model.forward if isinstance(model, torch.nn.Module) else model
     try:
-        params = [p for p in inspect.signature(forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = list(inspect.signature(forward).parameters.values())
     except (TypeError, ValueError):
         params = []
-    names = [p.name for p in params][: len(args)]
-    return names + [f"input_{i}" for i in range(len(names), len(args))]
+    by_name = dynamic_shapes if isinstance(dynamic_shapes, Mapping) else None
+    in_order = list(dynamic_shapes) if dynamic_shapes is not None and by_name is None else []
+
+    def spec_of(slot: int, name: str) -> Any:
+        if by_name is not None:
+            return by_name.get(name)
+        return in_order[slot] if slot < len(in_order) else None
+
+    result: list[tuple[str, Any]] = []
+    for slot, param in enumerate(params):
+        if len(result) >= len(args):
+            break
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            result.append((param.name, spec_of(slot, param.name)))
+        elif param.kind == param.VAR_POSITIONAL:
+            group = spec_of(slot, param.name)
+            group = list(group) if isinstance(group, Sequence) and not isinstance(group, str) else []
+            rest = len(args) - len(result)
+            result.extend((f"{param.name}_{k}", group[k] if k < len(group) else None) for k in range(rest))
+        else:
+            break
+    slot = len(params)
+    for index in range(len(result), len(args)):  # no signature to read: positions
+        result.append((f"input_{index}", spec_of(index if not params else slot, f"input_{index}")))
+    return result
+
+
+def _input_names(model: Any, args: tuple) -> list[str]:
+    return [name for name, _ in _argument_specs(model, args)]
 
 
 def requested_dynamic_dims(model: Any, args: tuple, dynamic_shapes: Any) -> dict[str, dict[int, str]]:
     """Normalise ``dynamic_shapes`` to {input name: {dim index: dim name}} for the tensor args."""
     if dynamic_shapes is None:
         return {}
-    names = _input_names(model, args)
-    if isinstance(dynamic_shapes, Mapping):
-        per_input = [dynamic_shapes.get(n) for n in names]
-    else:
-        per_input = list(dynamic_shapes) + [None] * (len(names) - len(dynamic_shapes))
     result: dict[str, dict[int, str]] = {}
-    for name, spec in zip(names, per_input):
+    for name, spec in _argument_specs(model, args, dynamic_shapes):
         if spec is None:
             continue
         items = spec.items() if isinstance(spec, Mapping) else enumerate(spec) if isinstance(spec, Sequence) else ()
