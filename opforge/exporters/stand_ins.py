@@ -7,7 +7,8 @@ the failing frame is torch's, or C++ with no Python frame at all.
 
 An op module registers a stand-in for such a function with :func:`stands_in` (usually: call a contrib op
 whose kernel is torch's own function, so the checks run, with torch's messages, inside ONNX Runtime).
-When an export stops at a data-dependent check, ``opforge.export`` traces again under :func:`active`
+When a trace fails (a data-dependent check, a C++ size query on a dynamic dim), ``opforge.export`` traces
+again under :func:`active`
 (:func:`retried`): a :class:`torch.overrides.TorchFunctionMode` that routes the registered functions to their
 stand-ins. Models that export without them never see the mode.
 
@@ -75,14 +76,13 @@ def active() -> Iterator[None]:
 
 
 def retried(export: Callable[[], _T]) -> _T:
-    """``export()``; when it stops at a data-dependent check, ``export()`` again with the stand-ins
-    :func:`active` (the second try's error, if any, is the one raised: it is the one to outline or report)."""
-    from .graph_breaks import break_in  # graph_breaks imports export, which imports this module
-
+    """``export()``; when it fails, ``export()`` again with the stand-ins :func:`active` (the second try's
+    error, if any, is the one raised: it is the one to outline or report). Any failure, not only a
+    data-dependent one: torch.cov also calls ``numel()`` in C++, which fails on a dynamic size."""
     try:
         return export()
-    except Exception as exc:
-        if not STAND_INS or break_in(exc) is None:
+    except Exception:
+        if not STAND_INS:
             raise
     with active():
         return export()
