@@ -8,8 +8,7 @@ the failing frame is torch's, or C++ with no Python frame at all.
 An op module registers a stand-in for such a function with :func:`stands_in` (usually: call a contrib op
 whose kernel is torch's own function, so the checks run, with torch's messages, inside ONNX Runtime).
 When a trace fails (a data-dependent check, a C++ size query on a dynamic dim), ``opforge.export`` traces
-again under :func:`active`
-(:func:`retried`): a :class:`torch.overrides.TorchFunctionMode` that routes the registered functions to their
+again under :func:`active` (:func:`retried`): a :class:`torch.overrides.TorchFunctionMode` that routes the registered functions to their
 stand-ins. Models that export without them never see the mode.
 
 Why a torch function mode rather than patching ``torch.cov`` and friends: it sees every way a function is
