@@ -177,6 +177,10 @@ def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
                                  rng.integers(0, 8, (256, 1024)).astype(f32)), {}),
         "NextAfter": ((big, big[::-1].copy()), {}),
         "CopySign": ((big, big[::-1].copy()), {}),
+        "Cov": ((rng.standard_normal((64, 4096)).astype(f32), rng.integers(0, 4, 4096),
+                 rng.uniform(0.1, 2.0, 4096).astype(f32)), {}),
+        "GaussianNllLoss": ((big, big[::-1].copy(), rng.uniform(0.1, 2.0, (256, 1024)).astype(f32)),
+                            {"reduction": 0}),
     }
 
 
