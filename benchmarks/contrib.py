@@ -202,6 +202,10 @@ def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
         "KthValue": ((big,), {"k": 100, "dim": 1}),
         "Median": ((big,), {"dim": 1}),
         "NanMedian": ((np.where(big > 2, np.nan, big).astype(f32),), {"dim": 1}),
+        "Cov": ((rng.standard_normal((64, 4096)).astype(f32), rng.integers(0, 4, 4096),
+                 rng.uniform(0.1, 2.0, 4096).astype(f32)), {}),
+        "GaussianNllLoss": ((big, big[::-1].copy(), rng.uniform(0.1, 2.0, (256, 1024)).astype(f32)),
+                            {"reduction": 0}),
     }
 
 

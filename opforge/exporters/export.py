@@ -15,7 +15,7 @@ import torch
 from .._graph import all_nodes
 from .._infer import raise_infer_first
 from ..opdef import list_ops
-from . import aten_fallback, data_dependent_shapes, trace_warnings
+from . import aten_fallback, data_dependent_shapes, stand_ins, trace_warnings
 from . import dynamo as dynamo_translation
 from .hints import dtype_hint
 
@@ -203,13 +203,14 @@ def to_onnx(
         torch_onnx_kwargs.pop("strict", None)  # TracerWarnings as errors: only the TorchScript trace has them
 
         def run(target: Any) -> Any:  # the table is read per try: outlining declares ops
-            # a torch op with no ONNX translation becomes an opforge.aten node run by torch
-            return aten_fallback.export_with_fallback(
+            # a torch op with no ONNX translation becomes an opforge.aten node run by torch; a torch function
+            # that checks tensor values (torch.cov, ...) is traced again as its stand-in
+            return stand_ins.retried(lambda: aten_fallback.export_with_fallback(
                 lambda translations: torch.onnx.export(target, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
                                                        dynamo=True, custom_translation_table=translations,
                                                        **torch_onnx_kwargs),
                 {**aten_fallback.keep_whole_translations(), **dynamo_translation.translation_table(), **extra_table},
-                validate=_validate_program)
+                validate=_validate_program))
 
         # ops whose output shape depends on the data get fake implementations for the trace
         with warnings.catch_warnings(), data_dependent_shapes.data_dependent_fakes():

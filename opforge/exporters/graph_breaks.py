@@ -45,7 +45,7 @@ from .. import opdef as registry
 from .._infer import find_infer_error, raise_infer_first
 from ..opdef import OpDef, _tracing
 from ..types import ALL_DTYPES, TensorSpec, dtype_name
-from . import summary
+from . import stand_ins, summary
 from .export import ExportError
 
 DOMAIN = _outlined.DOMAIN
@@ -754,7 +754,13 @@ class _Session:
 
 def _probe(model: Any, args: tuple, kwargs: dict | None, dynamic_shapes: Any) -> Any:
     """torch.export.export exactly as torch.onnx.export's first strategy calls it (non-strict, with its
-    flags, patches and dynamic-shape refinement): the ExportedProgram, or that strategy's exception."""
+    flags, patches and dynamic-shape refinement): the ExportedProgram, or that strategy's exception.
+    Stopped by a data-dependent check, it traces again with the stand-ins of torch functions that check
+    tensor values (exporters/stand_ins.py); a break that remains is the one to outline."""
+    return stand_ins.retried(lambda: _probe_once(model, args, kwargs, dynamic_shapes))
+
+
+def _probe_once(model: Any, args: tuple, kwargs: dict | None, dynamic_shapes: Any) -> Any:
     try:
         from torch.onnx._internal.exporter._capture_strategies import TorchExportNonStrictStrategy
     except ImportError:  # another torch: the same call by hand

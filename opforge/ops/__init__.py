@@ -16,6 +16,7 @@ from . import chebyshev_polynomial_v as chebyshev_polynomial_v
 from . import chebyshev_polynomial_w as chebyshev_polynomial_w
 from . import cholesky as cholesky
 from . import copysign as copysign
+from . import cov as cov
 from . import cross_entropy_loss as cross_entropy_loss
 from . import cummax as cummax
 from . import cummin as cummin
@@ -26,6 +27,7 @@ from . import erfcx as erfcx
 from . import erfinv as erfinv
 from . import fmax as fmax
 from . import fmin as fmin
+from . import gaussian_nll_loss as gaussian_nll_loss
 from . import hermite_polynomial_h as hermite_polynomial_h
 from . import hermite_polynomial_he as hermite_polynomial_he
 from . import hypot as hypot
@@ -62,9 +64,9 @@ from . import svdvals as svdvals
 from . import zeta as zeta
 
 __all__ = ["airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "cdist", "chebyshev_polynomial_t",
-           "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "cholesky", "copysign",
+           "chebyshev_polynomial_u", "chebyshev_polynomial_v", "chebyshev_polynomial_w", "cholesky", "copysign", "cov",
            "cross_entropy_loss", "cummax", "cummin", "cumprod", "digamma", "eigvalsh", "erfcx", "erfinv", "fmax", "fmin",
-           "hermite_polynomial_h", "hermite_polynomial_he", "hypot", "i0", "i1", "i1e", "isin", "kthvalue",
+           "gaussian_nll_loss", "hermite_polynomial_h", "hermite_polynomial_he", "hypot", "i0", "i1", "i1e", "isin", "kthvalue",
            "laguerre_polynomial_l", "legendre_polynomial_p", "lgamma", "linalg_inv", "linalg_pinv", "linalg_qr", "linalg_solve",
            "log_ndtr", "lowerings", "median", "modified_bessel_k0", "modified_bessel_k1", "nanmedian", "nextafter",
            "polygamma", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "scatter_reduce", "searchsorted",
