@@ -18,7 +18,7 @@ CONTRIB = {o.op_type: o for o in opforge.list_ops("opforge.ops")}
 WRITES_OUT = ["CumMax", "CumMin", "CumProd", "FMax", "FMin", "Hypot", "Erfinv", "NextAfter", "CopySign",
               "Cholesky", "LinalgSolve", "LinalgInv", "LinalgQR", "ScatterReduce", "LGamma", "LogNdtr",
               "ChebyshevPolynomialT", "Cdist", "Median", "NanMedian",
-              "I1", "I1e", "SphericalBesselJ0"]
+              "I1", "I1e", "SphericalBesselJ0", "GaussianNllLoss"]
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

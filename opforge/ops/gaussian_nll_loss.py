@@ -42,12 +42,35 @@ def _check_reduction(reduction: int) -> None:
         raise ValueError(f"{gaussian_nll_loss.name}: reduction={reduction}; pass 0 (none), 1 (mean) or 2 (sum)")
 
 
+def _loss_into(input: np.ndarray, target: np.ndarray, var: np.ndarray, full: bool, eps: float,  # noqa: A002
+               out: np.ndarray) -> bool:
+    """reduction='none' with every shape equal: F.gaussian_nll_loss's steps in the same order (so the same
+    roundings), the last ones into ONNX Runtime's buffer; False when the call needs torch's own path."""
+    if not input.shape == target.shape == var.shape == out.shape or not input.dtype == target.dtype == var.dtype:
+        return False
+    x, t, v, loss = (_torch.from_numpy(a) for a in (input, target, var, out))
+    if bool((v < 0).any()):
+        return False  # torch's own ValueError
+    clamped = v.clamp(min=eps)
+    torch.log(clamped, out=loss)
+    loss.add_((x - t) ** 2 / clamped).mul_(0.5)
+    if full:
+        loss.add_(0.5 * math.log(2 * math.pi))
+    return True
+
+
 @gaussian_nll_loss.kernel("cpu")
 def _(input: np.ndarray, target: np.ndarray, var: np.ndarray, *, full: bool, eps: float,  # noqa: A002
-      reduction: int) -> np.ndarray:
+      reduction: int, out: np.ndarray | None = None) -> np.ndarray:
     _check_reduction(reduction)
-    return _torch.cpu(gaussian_nll_loss.reference, input, target, var, full=full, eps=eps, reduction=reduction,
+    if out is not None and reduction == 0 and _loss_into(input, target, var, full, eps, out):
+        return out
+    loss = _torch.cpu(gaussian_nll_loss.reference, input, target, var, full=full, eps=eps, reduction=reduction,
                       name=gaussian_nll_loss.name)
+    if out is None:
+        return loss
+    np.copyto(out, loss)
+    return out
 
 
 @gaussian_nll_loss.kernel("cuda")
