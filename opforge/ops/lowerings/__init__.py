@@ -14,6 +14,7 @@ from . import frexp as frexp
 from . import householder as householder
 from . import im2col as im2col
 from . import ldl as ldl
+from . import linear_cross_entropy as linear_cross_entropy
 from . import logical_reduce as logical_reduce
 from . import lu as lu
 from . import masked_select as masked_select
@@ -32,6 +33,6 @@ from . import view_of as view_of
 from . import zero_dim as zero_dim
 
 __all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide",
-           "fractional_max_pool", "frexp", "householder", "im2col", "ldl", "logical_reduce", "lu", "masked_select",
+           "fractional_max_pool", "frexp", "householder", "im2col", "ldl", "linear_cross_entropy", "logical_reduce", "lu", "masked_select",
            "matrix_exp", "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce",
            "triangular", "unique_consecutive", "view_of", "zero_dim"]
