@@ -196,3 +196,21 @@ def _chain(exc: BaseException):
         seen.add(id(exc))
         yield exc
         exc = exc.__cause__ or exc.__context__
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_float16_is_computed_at_acc_dtype_like_eager(reduction: str) -> None:
+    """float16 inputs: eager accumulates in float32 (acc_dtype) and rounds the result to float16; so does the
+    translation (float16 tolerance, abs 2.5e-3 / rel 1e-3)."""
+    g = _gen(7)
+    x, w = torch.randn(33, 16, generator=g).half(), torch.randn(40, 16, generator=g).half()
+    b, t = torch.randn(40, generator=g).half(), torch.randint(0, 40, (33,), generator=g)
+
+    def fn(x, w, t, b):
+        return F.linear_cross_entropy(x, w, t, linear_bias=b, reduction=reduction, options=_options(8))
+
+    args = (x, w, t, b)
+    expected = _eager(fn, args)[0]
+    got = _run_plain(_export(Call(fn), args, portable=True, verify=False), args)[0]
+    assert got.dtype == np.float16 and got.shape == expected.shape
+    np.testing.assert_allclose(got.astype(np.float32), expected.astype(np.float32), rtol=1e-3, atol=2.5e-3)
