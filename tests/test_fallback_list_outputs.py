@@ -1,6 +1,7 @@
 """The generic fallback for ops that return ``Tensor[]`` (``aten._histogramdd_bin_edges``): one ONNX output per
 element, the length taken from the exported program's fake value and carried in the node's name
-(``..__default__<n>``); everything that still cannot be expressed is refused by name."""
+(``..__default__<n>``); everything that still cannot be expressed is refused by name. float32 histogramdd has a
+plain-ONNX lowering (tests/test_histogram_portable.py), so these cases use float64, which falls back."""
 
 from __future__ import annotations
 
@@ -54,11 +55,12 @@ def _hist(bins, **kw):
 
 
 CASES = {
-    "bins_5d": (_hist([1, 1, 1, 1, 1]), (torch.randn(5, 5, generator=_gen(0)),)),
-    "bins_2d_density": (_hist([3, 4], density=True), (torch.randn(20, 2, generator=_gen(1)),)),
+    "bins_5d": (_hist([1, 1, 1, 1, 1]), (torch.randn(5, 5, generator=_gen(0), dtype=torch.float64),)),
+    "bins_2d_density": (_hist([3, 4], density=True), (torch.randn(20, 2, generator=_gen(1), dtype=torch.float64),)),
     "one_dim_range_weight": (_hist([4], range=[-1.0, 1.0]),
-                             (torch.randn(12, 1, generator=_gen(2)), torch.rand(12, generator=_gen(3)))),
-    "int_bins_3d": (_hist(3), (torch.rand(4, 7, 3, generator=_gen(4)),)),
+                             (torch.randn(12, 1, generator=_gen(2), dtype=torch.float64),
+                              torch.rand(12, generator=_gen(3), dtype=torch.float64))),
+    "int_bins_3d": (_hist(3), (torch.rand(4, 7, 3, generator=_gen(4), dtype=torch.float64),)),
 }
 
 
@@ -72,10 +74,12 @@ def test_histogramdd_exports_and_matches_eager(case):
 
 
 def test_opinfo_samples_match():
+    """OpInfo's float32 samples (the lowering's route now) and the same in float64 (the fallback's)."""
     from torch.testing._internal.common_methods_invocations import op_db
 
     info = next(o for o in op_db if o.name == "histogramdd" and not o.variant_test_name)
-    for sample in list(info.sample_inputs("cpu", torch.float32))[:3]:
+    samples = [*list(info.sample_inputs("cpu", torch.float32))[:3], *list(info.sample_inputs("cpu", torch.float64))[:3]]
+    for sample in samples:
         bins = sample.args[0]
         tensors = [sample.input] + (list(bins) if isinstance(bins, (list, tuple)) and bins
                                     and isinstance(bins[0], torch.Tensor) else [])
@@ -95,7 +99,8 @@ def test_two_list_lengths_in_one_model():
         b = torch.histogramdd(y, [2, 2, 2])
         return (a.hist, *a.bin_edges, b.hist, *b.bin_edges)
 
-    args = (torch.randn(10, 2, generator=_gen(5)), torch.randn(10, 3, generator=_gen(6)))
+    args = (torch.randn(10, 2, generator=_gen(5), dtype=torch.float64),
+            torch.randn(10, 3, generator=_gen(6), dtype=torch.float64))
     proto = _export(fn, args)
     nodes = aten_fallback.fallback_nodes(proto)
     assert {"aten___histogramdd_bin_edges__default__2", "aten___histogramdd_bin_edges__default__3"} <= set(nodes)

@@ -642,6 +642,8 @@ def _list_returning(target: Any) -> Callable:
 def fall_back(overload: Any, bound: dict[str, Any]) -> Any:
     """Emit one call of ``overload`` (arguments by schema name) as its fallback node and report it: for a
     translation that handles only some argument combinations exactly and leaves the others to torch."""
+    if returns_list(overload):
+        return _list_returning(overload)(**bound)
     return _kept_whole(overload)(**bound)
 
 

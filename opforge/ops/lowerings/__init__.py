@@ -11,6 +11,7 @@ from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
 from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
+from . import histogram as histogram
 from . import householder as householder
 from . import im2col as im2col
 from . import ldl as ldl
@@ -33,6 +34,6 @@ from . import view_of as view_of
 from . import zero_dim as zero_dim
 
 __all__ = ["adaptive_pool", "attention", "avg_pool", "batch_norm", "diagonal_scatter", "divide",
-           "fractional_max_pool", "frexp", "householder", "im2col", "ldl", "linear_cross_entropy", "logical_reduce", "lu", "masked_select",
+           "fractional_max_pool", "frexp", "histogram", "householder", "im2col", "ldl", "linear_cross_entropy", "logical_reduce", "lu", "masked_select",
            "matrix_exp", "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce",
            "triangular", "unique_consecutive", "view_of", "zero_dim"]
