@@ -111,3 +111,16 @@ def test_float64_falls_back_and_portable_names_it():
     assert "aten__histogram__bin_ct" in aten_fallback.fallback_nodes(proto)
     with pytest.raises(PortableError, match="torch.ops.aten.histogram.bin_ct"):
         _export(fn, args, portable=True)
+
+
+def test_non_finite_data_range_gives_non_finite_edges_and_no_counts():
+    """Eager raises on a NaN or infinite min / max (no range given); an ONNX graph cannot raise, so the edges
+    come out non-finite and nothing is counted, never a plausible histogram."""
+    fn = lambda x: torch.histogram(x, 4)  # noqa: E731
+    session = _session(_export(fn, (torch.randn(6),), portable=True, verify=False))
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        x = torch.tensor([0.0, 1.0, bad, 2.0, 3.0, 4.0])
+        with pytest.raises(RuntimeError, match="not finite"):
+            fn(x)
+        hist, edges = _run(session, (x,))
+        assert not np.isfinite(edges).all() and not hist.any()
