@@ -66,7 +66,7 @@ def render() -> str:
               "aten ops whose stock torch.onnx translation is wrong, fails on edge cases or is missing, replaced by "
               "standard ONNX (`opforge/ops/lowerings/`; portable as they are):", "", "| aten op | why |", "|---|---|"]
     for overload, reason in sorted(_aten.OVERRIDES.items(), key=lambda item: item[0].name()):
-        lines.append(f"| `aten.{overload.name().split('::')[1]}` | {reason} |")
+        lines.append(f"| `{overload.name().replace('::', '.')}` | {reason} |")  # aten or torch_nn
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,11 @@ Argument mapping (schema type -> OpDef):
   or the CPU (the node runs on the CPU);
 * a scalar argument that is a graph value (a ``.item()``) is folded into the attribute when it is a
   constant, otherwise the op is refused with an error that says why;
-* ``Tensor?[]`` inputs, ``Tensor[]`` outputs, mutating (``out=``, in-place) overloads are refused.
+* a ``Tensor[]`` return (``_histogramdd_bin_edges``) -> one output per element: the list's length comes
+  from the exported program's fake value of the call, and is part of the node's name
+  (``aten___histogramdd_bin_edges__default__2``), one OpDef per length (at most ``MAX_LIST_OUTPUTS``);
+* ``Tensor?[]`` inputs, ``Tensor[]`` returns of unknown or zero length, ``Tensor[]`` returned beside other
+  values, mutating (``out=``, in-place) overloads are refused.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ DOMAIN = "opforge.aten"
 NAMESPACES = ("aten", "prims")
 # <namespace>__<op name>__<overload>; torch overload names start with a letter ("default", "Tensor", ...)
 _OP_TYPE = re.compile(r"^(?P<ns>aten|prims)__(?P<name>[A-Za-z_][A-Za-z0-9_]{0,99})__(?P<overload>[A-Za-z][A-Za-z0-9_]{0,59})$")
+# "<op type>__<n>": the n-output form of an op that returns Tensor[] (an overload name starts with a letter, so a
+# digits-only last part never is one)
+_LIST_COUNT = re.compile(r"^(?P<base>.+?)__(?P<count>[1-9][0-9]{0,2})$")
+MAX_LIST_OUTPUTS = 256
 _DTYPES = tuple(d for d in ALL_DTYPES if not d.startswith("complex"))
 _TYPED = {"int": "int", "SymInt": "int", "float": "float", "bool": "bool", "str": "str",
           "List[int]": "ints", "List[SymInt]": "ints", "List[float]": "floats"}
@@ -86,14 +94,41 @@ class _Param:
     kwarg_only: bool = False
 
 
-def op_type_of(overload: Any) -> str:
-    """``aten.polygamma.default`` -> ``"aten__polygamma__default"`` (the node's op_type in ``opforge.aten``)."""
+def op_type_of(overload: Any, count: int | None = None) -> str:
+    """``aten.polygamma.default`` -> ``"aten__polygamma__default"`` (the node's op_type in ``opforge.aten``);
+    ``count``: the length of the Tensor[] an op returns, appended as ``__<count>``."""
     namespace, _, name = overload._schema.name.partition("::")
-    return f"{namespace}__{name}__{overload._overloadname}"
+    return f"{namespace}__{name}__{overload._overloadname}" + ("" if count is None else f"__{count}")
+
+
+def returns_list(overload: Any) -> bool:
+    """Whether ``overload`` returns one ``Tensor[]`` (its fallback node has one output per element)."""
+    returns = overload._schema.returns
+    return len(returns) == 1 and str(returns[0].real_type) == "List[Tensor]"
+
+
+def _parse(op_type: str) -> tuple[Any, int | None]:
+    """(OpOverload, Tensor[] length or None) named by ``op_type``, after strict checks; FallbackNameError
+    otherwise."""
+    if not isinstance(op_type, str) or len(op_type) > 200:
+        raise FallbackNameError(f"{DOMAIN}: op type {str(op_type)[:80]!r} is not a valid fallback op name")
+    counted = _LIST_COUNT.match(op_type)
+    if counted is None:
+        overload = _overload_for(op_type)
+        if returns_list(overload):
+            raise FallbackNameError(f"{DOMAIN}: op type {op_type!r} returns Tensor[]; its node name must end in "
+                                    "'__<number of outputs>'")
+        return overload, None
+    count = int(counted["count"])
+    overload = _overload_for(counted["base"])
+    if not returns_list(overload) or count > MAX_LIST_OUTPUTS:
+        raise FallbackNameError(f"{DOMAIN}: op type {op_type!r}: only an op that returns Tensor[] takes an output "
+                                f"count suffix (1 to {MAX_LIST_OUTPUTS})")
+    return overload, count
 
 
 def _overload_for(op_type: str) -> Any:
-    """The OpOverload named by ``op_type``, after strict checks; FallbackNameError otherwise."""
+    """The OpOverload named by ``op_type`` (no count suffix), after strict checks; FallbackNameError otherwise."""
     if not isinstance(op_type, str) or len(op_type) > 200:
         raise FallbackNameError(f"{DOMAIN}: op type {str(op_type)[:80]!r} is not a valid fallback op name")
     match = _OP_TYPE.match(op_type)
@@ -138,8 +173,9 @@ def registry_reserved() -> set[str]:
     return RESERVED_ATTRIBUTE_NAMES
 
 
-def _params(overload: Any) -> list[_Param]:
-    """Classify each schema argument; FallbackError names the first one that cannot be expressed."""
+def _params(overload: Any, count: int | None = None) -> list[_Param]:
+    """Classify each schema argument; FallbackError names the first one that cannot be expressed.
+    ``count``: the length of the Tensor[] the op returns (None: the op must return tensors only)."""
     where = f"torch.ops.{overload._schema.name.replace('::', '.')}.{overload._overloadname}"
     params: list[_Param] = []
     taken: set[str] = set()
@@ -169,6 +205,12 @@ def _params(overload: Any) -> list[_Param]:
             raise FallbackError(f"{where}: argument {arg.name!r} has type {schema_type}, which an ONNX node cannot "
                                 "carry (opforge.aten supports Tensor, Tensor?, one Tensor[], and scalar, list and "
                                 "dtype arguments)")
+    if returns_list(overload):
+        if count is None or not 1 <= count <= MAX_LIST_OUTPUTS:
+            raise FallbackError(f"{where}: it returns Tensor[] and the exported program does not give this call's "
+                                f"list length (1 to {MAX_LIST_OUTPUTS} supported), so the ONNX node's outputs "
+                                "cannot be declared. Fix: declare an @opforge.op that returns a fixed tuple")
+        return params
     for ret in overload._schema.returns:
         if str(ret.real_type) != "Tensor":
             raise FallbackError(f"{where}: it returns {ret.real_type}; opforge.aten supports ops that return "
@@ -283,9 +325,9 @@ def call_overload(overload: Any, params: list[_Param], values: dict[str, Any], w
     return overload(*positional, **keywords)
 
 
-def _declare(overload: Any) -> OpDef:
-    op_type = op_type_of(overload)
-    params = _params(overload)
+def _declare(overload: Any, count: int | None = None) -> OpDef:
+    op_type = op_type_of(overload, count)
+    params = _params(overload, count)
     order = _python_order(params)
     where = f"{DOMAIN}::{op_type}"
     schema_text = str(overload._schema)
@@ -293,21 +335,28 @@ def _declare(overload: Any) -> OpDef:
     def reference(*args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return call_overload(overload, params, dict(bound.arguments), where)
+        result = call_overload(overload, params, dict(bound.arguments), where)
+        if count is None:
+            return result
+        if len(result) != count:  # the node was declared for another call's length
+            raise ValueError(f"{where}: torch returned {len(result)} tensors; this node declares {count} outputs "
+                             "(the list length the model was exported with). Export the model again for these "
+                             "inputs")
+        return result[0] if count == 1 else tuple(result)
 
     signature = inspect.Signature([
         inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_annotation(p),
                           default=p.default if p.role in ("attr", "json") else inspect.Parameter.empty)
         for p in order
     ])
-    n_out = len(overload._schema.returns)
+    n_out = count if count is not None else len(overload._schema.returns)
     returns = torch.Tensor if n_out == 1 else tuple.__class_getitem__((torch.Tensor,) * n_out)
     reference.__signature__ = signature  # type: ignore[attr-defined]
     reference.__annotations__ = {p.name: _annotation(p) for p in order} | {"return": returns}
     reference.__name__ = reference.__qualname__ = op_type
     reference.__module__ = __name__
     inputs = {p.name for p in order if p.role in ("tensor", "optional", "variadic")}
-    out_names = [r.name for r in overload._schema.returns]
+    out_names = [r.name for r in overload._schema.returns] if count is None else [""] * n_out
     if n_out == 1 or not all(n.isidentifier() for n in out_names) or len(set(out_names)) != n_out or \
             inputs & set(out_names):
         out_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
@@ -318,6 +367,7 @@ def _declare(overload: Any) -> OpDef:
                   serves=[f"torch.ops.{overload._schema.name.replace('::', '.')}.{overload._overloadname}"])
     opdef.infer(_make_infer(opdef))
     opdef.fallback_overload = overload  # type: ignore[attr-defined]
+    opdef.fallback_count = count  # type: ignore[attr-defined]
     opdef.fallback_params = order  # type: ignore[attr-defined]
     opdef.fallback_schema_params = params  # type: ignore[attr-defined]
     return opdef
@@ -338,13 +388,14 @@ def _make_infer(opdef: OpDef) -> Callable:
     return infer
 
 
-def declare(overload: Any) -> OpDef:
-    """The ``opforge.aten`` OpDef of a torch OpOverload, declared once and reused (FallbackError if impossible)."""
-    op_type = op_type_of(overload)
+def declare(overload: Any, count: int | None = None) -> OpDef:
+    """The ``opforge.aten`` OpDef of a torch OpOverload, declared once and reused (FallbackError if impossible);
+    ``count``: for an op that returns Tensor[], the list's length (one OpDef per length)."""
+    op_type = op_type_of(overload, count)
     with _LOCK:
         opdef = _OPDEFS.get(op_type)
         if opdef is None or registry.lookup(DOMAIN, op_type) is not opdef:
-            opdef = registry.register(_declare(overload))
+            opdef = registry.register(_declare(overload, count))
             _OPDEFS[op_type] = opdef
         return opdef
 
@@ -353,9 +404,9 @@ def resolve(domain: str, op_type: str) -> OpDef | None:
     """Registry resolver: declare ``opforge.aten::<op_type>`` on first use (a model loaded in a fresh process)."""
     if domain != DOMAIN:
         return None
-    overload = _overload_for(op_type)
+    overload, count = _parse(op_type)
     try:
-        return declare(overload)
+        return declare(overload, count)
     except FallbackError as exc:
         raise FallbackNameError(f"{DOMAIN}: op type {op_type!r} cannot run as a fallback node: {exc}") from None
 
@@ -398,6 +449,7 @@ def make_translation(opdef: OpDef) -> Callable:
     params: list[_Param] = opdef.fallback_params  # type: ignore[attr-defined]
     node = dynamo.make_translation(opdef)
     where = f"{overload} (as {opdef.name})"
+    count = getattr(opdef, "fallback_count", None)
 
     def translate(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("dtype") == -1:  # torch.onnx passes a None dtype as -1
@@ -418,7 +470,10 @@ def make_translation(opdef: OpDef) -> Callable:
             elif param.role == "variadic":
                 value = tuple(value)
             values[param.name] = value
-        return node(**values)
+        out = node(**values)
+        if count is not None:  # the fx node's value is a list: torch.onnx indexes a sequence
+            return (out,) if count == 1 else tuple(out)
+        return out
 
     translate.__name__ = f"fallback_{opdef.op_type}"
     translate.__doc__ = str(overload._schema)
@@ -445,9 +500,12 @@ def recipe(opdef: OpDef) -> str:
     schema_order = opdef.fallback_schema_params  # type: ignore[attr-defined]
     call = ", ".join(f"{p.arg}={p.name}" if p.kwarg_only else p.name for p in schema_order)
     json_params = [f"{p.name} ({p.schema_type})" for p in params if p.role == "json"]
+    target = f"torch.ops.{overload._schema.name.replace('::', '.')}.{overload._overloadname}({call})"
+    if getattr(opdef, "fallback_count", None) is not None:
+        target = f"tuple({target})"
     lines = [f'@opforge.op("mylab::{op_name}")',
              f"def {base}({', '.join(signature)}) -> {returns}:",
-             f"    return torch.ops.{overload._schema.name.replace('::', '.')}.{overload._overloadname}({call})"]
+             f"    return {target}"]
     if json_params:
         lines.insert(0, f"# {', '.join(json_params)}: JSON text here; give them plain types (int, float, ...)")
     lines.append(f"# then attach @{base}.onnx_function (portable) or @{base}.kernel('cpu')")
@@ -556,9 +614,37 @@ def _kept_whole(target: Any) -> Callable:
     return translate
 
 
+def _list_length(target: Any) -> int:
+    """The length of the Tensor[] that the fx call being translated returns, from its fake value."""
+    from . import fx_context
+
+    node = fx_context.current_node()
+    value = None if node is None else node.meta.get("val")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, torch.Tensor) for v in value):
+        raise FallbackError(f"{target}: it returns Tensor[] and the exported program gives no fake value for this "
+                            "call, so the list length (the node's number of outputs) is unknown. Fix: declare an "
+                            "@opforge.op that returns a fixed tuple of tensors")
+    return len(value)
+
+
+def _list_returning(target: Any) -> Callable:
+    """The translation of an op that returns Tensor[]: per call, the fallback node of that list's length."""
+
+    def translate(*args: Any, **kwargs: Any) -> Any:
+        opdef = declare(target, _list_length(target))
+        _report(target, opdef)
+        return make_translation(opdef)(*args, **kwargs)
+
+    translate.__name__ = f"fallback_{op_type_of(target)}"
+    translate.__doc__ = str(target._schema)
+    return translate
+
+
 def fall_back(overload: Any, bound: dict[str, Any]) -> Any:
     """Emit one call of ``overload`` (arguments by schema name) as its fallback node and report it: for a
     translation that handles only some argument combinations exactly and leaves the others to torch."""
+    if returns_list(overload):
+        return _list_returning(overload)(**bound)
     return _kept_whole(overload)(**bound)
 
 
@@ -597,6 +683,14 @@ def export_with_fallback(export: Callable[[dict], Any], table: dict, *, validate
                     return program  # the caller's own validation reports it
         problems = []
         for target in targets:
+            if returns_list(target):
+                try:
+                    _params(target, 1)  # its arguments, checked now; the length is read per call
+                except FallbackError as err:
+                    problems.append(str(err))
+                    continue
+                table[target] = _list_returning(target)
+                continue
             try:
                 opdef = declare(target)
             except FallbackError as err:
@@ -640,7 +734,8 @@ def portable_error(proto: Any) -> str | None:
 
 
 def _torch_name(op_type: str) -> str:
-    match = _OP_TYPE.match(op_type)
+    counted = _LIST_COUNT.match(op_type)
+    match = _OP_TYPE.match(counted["base"] if counted else op_type)
     return f"torch.ops.{match['ns']}.{match['name']}.{match['overload']}" if match else repr(op_type)
 
 
@@ -652,4 +747,4 @@ def _has_body(qualified: str) -> bool:
 
 __all__ = ["DOMAIN", "FallbackError", "FallbackNameError", "declare", "export_with_fallback", "fall_back",
            "fallback_nodes", "make_translation", "op_type_of", "portable_error", "recipe",
-           "resolve"]
+           "resolve", "returns_list"]

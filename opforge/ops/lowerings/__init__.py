@@ -13,9 +13,11 @@ from . import divide as divide
 from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
 from . import grid_sampler_3d as grid_sampler_3d
+from . import histogram as histogram
 from . import householder as householder
 from . import im2col as im2col
 from . import ldl as ldl
+from . import linear_cross_entropy as linear_cross_entropy
 from . import log_sigmoid as log_sigmoid
 from . import logical_reduce as logical_reduce
 from . import lu as lu
@@ -36,7 +38,7 @@ from . import view_of as view_of
 from . import zero_dim as zero_dim
 
 __all__ = ["adaptive_pool", "as_strided_scatter", "attention", "avg_pool", "batch_norm", "diagonal_scatter",
-           "divide", "fractional_max_pool", "frexp", "grid_sampler_3d", "householder", "im2col", "ldl",
-           "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp", "mode", "nonzero_static", "pad",
-           "pdist", "put", "resize", "scatter", "segment_reduce", "stft", "triangular", "unique_consecutive", "view_of",
-           "zero_dim"]
+           "divide", "fractional_max_pool", "frexp", "grid_sampler_3d", "histogram", "householder", "im2col",
+           "ldl", "linear_cross_entropy", "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp",
+           "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce", "stft",
+           "triangular", "unique_consecutive", "view_of", "zero_dim"]
