@@ -739,3 +739,39 @@ def test_lean_out_path_for_several_static_inputs():
                      [("y", TensorProto.FLOAT, [0, 3])])
     none = np.zeros((0, 3), np.float32)
     assert opforge.InferenceSession(empty).run(None, {"a": none, "b": none})[0].shape == (0, 3)
+
+
+def test_lean_path_for_a_returning_kernel_with_several_static_inputs():
+    """Several static inputs and a kernel that returns its one output (a loss): the result is copied into
+    ONNX Runtime's buffer; another shape or dtype goes through the general checks."""
+    behaviour = {"mode": "ok"}
+
+    @opforge.op(f"{DOMAIN}::LeanDiff")
+    def lean_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """y = a - b (same shapes)"""
+        return a - b
+
+    @lean_diff.kernel("cpu")
+    def _(a, b):
+        if behaviour["mode"] == "shape":
+            return np.concatenate([a - b, a - b])
+        if behaviour["mode"] == "float64":
+            return (a - b).astype(np.float64)  # exact in float32: accepted
+        return a - b
+
+    @lean_diff.infer
+    def _(a: opforge.TensorSpec, b: opforge.TensorSpec) -> opforge.TensorSpec:
+        return opforge.TensorSpec(a.shape, a.dtype)
+
+    model = model_of("LeanDiff", [("a", TensorProto.FLOAT, [2, 3]), ("b", TensorProto.FLOAT, [2, 3])],
+                     [("y", TensorProto.FLOAT, [2, 3])])
+    session = opforge.InferenceSession(model)
+    assert [k for k in native._KERNELS.values() if k.plan.opdef is lean_diff][-1].lean is not None
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.full((2, 3), 0.5, np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a - b)
+    behaviour["mode"] = "float64"
+    np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a - b)
+    behaviour["mode"] = "shape"
+    with pytest.raises(ValueError, match=r"LeanDiff: output 0 .* has shape \(4, 3\), but the model expects \(2, 3\)"):
+        session.run(None, {"a": a, "b": b})

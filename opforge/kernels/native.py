@@ -232,7 +232,7 @@ class NodeKernel:
         if self.plain and self.n_outputs == 1 and not self.mutable and self.n_inputs == 1 and \
                 self.static[0] is not None and self.in_dtypes[0] is not None:
             self.lean = self.lean_unary()
-        elif self.plain and not self.mutable and self.writes_out and \
+        elif self.plain and not self.mutable and (self.writes_out or self.n_outputs == 1) and \
                 all(s is not None for s in self.static) and all(d is not None for d in self.in_dtypes):
             self.lean = self.lean_out()
 
@@ -488,16 +488,17 @@ class NodeKernel:
         return compute
 
     def lean_out(self) -> Callable[[ortapi.Context], None]:
-        """``compute`` for an ``out`` kernel whose inputs all have static shapes (binary elementwise ops,
-        solves, cummax's two outputs): per call two OrtApi calls per input and per output, kept views and
-        the kernel. After a kernel that streams megabytes through the caches every Python step of the
-        general path runs cold, so the steps saved here count several times over. The output shapes come
-        from @infer once; anything unusual (an absent, resized or empty input, an output shape @infer
-        cannot fix) goes to the general path, which says what is wrong."""
+        """``compute`` for a node whose inputs all have static shapes and whose kernel writes ``out``
+        (binary elementwise ops, solves, cummax's two outputs) or returns its one output (a loss): per
+        call two OrtApi calls per input and per output, kept views and the kernel. After a kernel that
+        streams megabytes through the caches every Python step of the general path runs cold, so the
+        steps saved here count several times over. The output shapes come from @infer once; anything
+        unusual (an absent, resized or empty input, an output shape @infer cannot fix, a returned array
+        of another shape or dtype) goes to the general path, which says what is wrong."""
         api, kernel, attrs, local = self.api, self.kernel, self.attrs, self.local
         get_input, get_data = api.raw["KernelContext_GetInput"], api.raw["GetTensorMutableData"]
         get_size, get_output = api.raw["GetTensorSizeInBytes"], api.raw["KernelContext_GetOutput"]
-        writable, single = self.writable_inputs, self.n_outputs == 1
+        writable, single, writes_out = self.writable_inputs, self.n_outputs == 1, self.writes_out
         general = NodeKernel.compute.__get__(self)
         write, known_shapes = self.write, self.known_shapes
         frombuffer, c_char, new_scratch = np.frombuffer, ctypes.c_char, _Scratch
@@ -547,6 +548,27 @@ class NodeKernel:
             fixed = outputs[0]
             if fixed is None:
                 general(ctx.value)
+                return
+            if not writes_out:  # one returned array, copied into ONNX Runtime's buffer
+                result = kernel(*args, **attrs)
+                index, dims, rank, nbytes, shape, dtype, views = fixed[0]
+                if type(result) is not np.ndarray or result.shape != shape or result.dtype != dtype:
+                    write(ctx.value, result, None)
+                    return
+                status = get_output(ctx, index, dims, rank, value_ref)
+                if status:
+                    api.check(status)
+                status = get_data(value, data_ref)
+                if status:
+                    api.check(status)
+                if nbytes:
+                    target = views.get(data.value)
+                    if target is None:
+                        target = frombuffer((c_char * nbytes).from_address(data.value), dtype).reshape(shape)
+                        if len(views) >= 16:
+                            views.clear()
+                        views[data.value] = target
+                    target[...] = result
                 return
             targets = []
             for index, dims, rank, nbytes, shape, dtype, views in fixed:
