@@ -199,8 +199,10 @@ def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
         "LaguerrePolynomialL": ((uniform(0, 5), degrees), {}),
         "Zeta": ((uniform(1.5, 10), uniform(0.5, 10)), {}),
         "Cdist": ((rng.standard_normal((32, 128, 64)).astype(f32), rng.standard_normal((32, 96, 64)).astype(f32)), {}),
+        # opforge.export routes F.cross_entropy here only with label_smoothing (or a 1-D input): without it
+        # stock's SoftmaxCrossEntropyLoss is right and stays native
         "CrossEntropyLoss": ((rng.standard_normal((256, 1024)).astype(f32), rng.integers(0, 1024, 256),
-                              rng.uniform(0.5, 2, 1024).astype(f32)), {}),
+                              rng.uniform(0.5, 2, 1024).astype(f32)), {"label_smoothing": 0.1}),
         "IsIn": ((rng.integers(0, 4096, (256, 1024)), rng.integers(0, 4096, 512)), {}),
         "KthValue": ((big,), {"k": 100, "dim": 1}),
         "Median": ((big,), {"dim": 1}),
