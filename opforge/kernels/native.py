@@ -516,6 +516,26 @@ class NodeKernel:
                      math.prod(shape) * dtype.itemsize, shape, dtype, {})
                     for k, (shape, dtype) in enumerate(zip(shapes, self.out_dtypes, strict=True))]
 
+        def buffer(ctx: ortapi.Context, entry: tuple, value: Any, value_ref: Any, data: Any, data_ref: Any
+                   ) -> np.ndarray:
+            """ONNX Runtime's buffer for one output, as a view kept by address."""
+            index, dims, rank, nbytes, shape, dtype, views = entry
+            status = get_output(ctx, index, dims, rank, value_ref)
+            if status:
+                api.check(status)
+            status = get_data(value, data_ref)
+            if status:
+                api.check(status)
+            if not nbytes:
+                return np.empty(shape, dtype)
+            target = views.get(data.value)
+            if target is None:
+                target = frombuffer((c_char * nbytes).from_address(data.value), dtype).reshape(shape)
+                if len(views) >= 16:
+                    views.clear()
+                views[data.value] = target
+            return target
+
         def compute(ctx: ortapi.Context) -> None:
             try:
                 value, value_ref, data, data_ref, count, count_ref = local.lean
@@ -551,43 +571,13 @@ class NodeKernel:
                 return
             if not writes_out:  # one returned array, copied into ONNX Runtime's buffer
                 result = kernel(*args, **attrs)
-                index, dims, rank, nbytes, shape, dtype, views = fixed[0]
-                if type(result) is not np.ndarray or result.shape != shape or result.dtype != dtype:
+                entry = fixed[0]
+                if type(result) is not np.ndarray or result.shape != entry[4] or result.dtype != entry[5]:
                     write(ctx.value, result, None)
                     return
-                status = get_output(ctx, index, dims, rank, value_ref)
-                if status:
-                    api.check(status)
-                status = get_data(value, data_ref)
-                if status:
-                    api.check(status)
-                if nbytes:
-                    target = views.get(data.value)
-                    if target is None:
-                        target = frombuffer((c_char * nbytes).from_address(data.value), dtype).reshape(shape)
-                        if len(views) >= 16:
-                            views.clear()
-                        views[data.value] = target
-                    target[...] = result
+                buffer(ctx, entry, value, value_ref, data, data_ref)[...] = result
                 return
-            targets = []
-            for index, dims, rank, nbytes, shape, dtype, views in fixed:
-                status = get_output(ctx, index, dims, rank, value_ref)
-                if status:
-                    api.check(status)
-                status = get_data(value, data_ref)
-                if status:
-                    api.check(status)
-                if nbytes:
-                    target = views.get(data.value)
-                    if target is None:
-                        target = frombuffer((c_char * nbytes).from_address(data.value), dtype).reshape(shape)
-                        if len(views) >= 16:
-                            views.clear()
-                        views[data.value] = target
-                else:
-                    target = np.empty(shape, dtype)
-                targets.append(target)
+            targets = [buffer(ctx, entry, value, value_ref, data, data_ref) for entry in fixed]
             out = targets[0] if single else tuple(targets)
             result = kernel(*args, out=out, **attrs)
             if result is not None and result is not out:
