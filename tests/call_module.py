@@ -14,3 +14,11 @@ class Call(torch.nn.Module):
 
     def forward(self, *args: torch.Tensor) -> object:
         return self.fn(*args)
+
+
+def run_session(proto: object, args: tuple) -> list:
+    """``proto`` in ``opforge.InferenceSession`` on the torch tensors ``args`` (fed by position)."""
+    import opforge
+
+    session = opforge.InferenceSession(proto)
+    return session.run(None, {i.name: a.numpy() for i, a in zip(session.get_inputs(), args, strict=True)})

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from call_module import Call
+from call_module import Call, run_session
 from onnx import TensorProto, helper
 
 import opforge
@@ -31,11 +31,6 @@ def _export(fn, args, **kwargs):
 def _fallback_ops(proto):
     return aten_fallback.fallback_nodes(proto)
 
-
-def _run(proto, args):
-    session = opforge.InferenceSession(proto)
-    names = [i.name for i in session.get_inputs()]
-    return session.run(None, {n: a.numpy() for n, a in zip(names, args)})
 
 
 def _check(fn, args, got):
@@ -81,7 +76,7 @@ def test_fallback_exports_runs_and_matches_eager(name):
     fn, args, op_type = CASES[name]
     proto, notes = _export(fn, args)  # verify=True: opforge.InferenceSession already matched eager
     assert op_type in _fallback_ops(proto)
-    _check(fn, args, _run(proto, args))
+    _check(fn, args, run_session(proto, args))
     summary = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
     entry = next(e for e in summary if e["kind"] == "fallback")
     assert "opforge.aten::" in entry["detail"] and "@opforge.op(" in entry["recipe"] and not entry["portable"]
@@ -96,7 +91,7 @@ def test_fallback_keeps_a_dynamic_dim():
     fn = Model()
     proto = opforge.export(fn, (torch.rand(3, 4) + 0.5,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
     x = torch.rand(5, 4) + 0.5
-    _check(fn, (x,), _run(proto, (x,)))
+    _check(fn, (x,), run_session(proto, (x,)))
 
 
 def test_scalar_computed_by_the_graph_is_refused_clearly():
@@ -174,7 +169,7 @@ def test_hostile_fallback_names_are_refused(op_type):
     assert {(o.domain, o.op_type) for o in opforge.list_ops()} == before
 
 
-def test_hostile_attribute_json_is_refused_at_run():
+def test_hostile_attribute_json_is_refused_atrun_session():
     model = _model("aten__polygamma__default", {"n": 1})
     session = opforge.InferenceSession(model)
     x = np.array([0.5, 1.0, 2.0], np.float32)
@@ -200,7 +195,7 @@ def test_a_stock_translation_that_makes_an_invalid_node_falls_back(monkeypatch):
     x = torch.tensor(3.0)
     proto, notes = _export(fn, (x,))
     assert _fallback_ops(proto) == ["aten__amax__default"]
-    _check(fn, (x,), _run(proto, (x,)))
+    _check(fn, (x,), run_session(proto, (x,)))
     # a stock translation that raises falls back too: torchlib's aten_amax needs a dim
     proto, _ = _export(lambda x: torch.amax(x) + 1, (x,))
     assert _fallback_ops(proto) == ["aten__amax__default"]

@@ -8,15 +8,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from call_module import run_session
 
 import opforge
 
 DOMAIN = "opforge.test.authoring"
 
-
-def _run(proto, args) -> list[np.ndarray]:
-    names = [i.name for i in proto.graph.input]
-    return opforge.InferenceSession(proto).run(None, {n: a.numpy() for n, a in zip(names, args)})
 
 
 def _export(model, args, **kwargs):
@@ -52,7 +49,7 @@ def test_an_input_without_dtypes_takes_every_dtype():
 def test_int64_index_input_without_dtypes_exports_and_runs(dynamo):
     x, index = torch.randn(5, 3), torch.tensor([4, 0, 2, 2])
     proto = _export(TakeRowsModel(), (x, index), dynamo=dynamo)
-    (got,) = _run(proto, (x, index))
+    (got,) = run_session(proto, (x, index))
     np.testing.assert_allclose(got, (x[index] * 2).numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -151,7 +148,7 @@ def test_list_then_optional_signature_exports_and_runs(n, with_bias, dynamo):
     args = tuple(torch.randn(2, 3) for _ in range(n + with_bias))
     model = WeightedSumModel(n, with_bias)
     proto = _export(model, args, dynamo=dynamo)
-    (got,) = _run(proto, args)
+    (got,) = run_session(proto, args)
     np.testing.assert_allclose(got, model(*args).numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -266,7 +263,7 @@ def test_trace_friendly_code_that_warns_still_exports_and_says_so():
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         proto = opforge.export(StaticReshape(), (x,), dynamo=False)
-    (got,) = _run(proto, (x,))
+    (got,) = run_session(proto, (x,))
     np.testing.assert_allclose(got, StaticReshape()(x).numpy(), rtol=1e-4, atol=1e-5)
     (traced,) = _trace_warnings(record)
     assert "n = int(x.shape[1])" in str(traced.message)
@@ -338,7 +335,7 @@ def test_verify_keeps_indices_masks_and_lengths_valid(dynamo):
         proto = _export(Masked(), (x, index, mask, lengths), dynamo=dynamo,
                         dynamic_shapes=({0: batch}, None, None, {0: batch}))
     assert not [w for w in record if "could not vary" in str(w.message)]
-    got = _run(proto, (x, index, mask, lengths))[0]
+    got = run_session(proto, (x, index, mask, lengths))[0]
     np.testing.assert_allclose(got, Masked()(x, index, mask, lengths).numpy(), rtol=1e-4, atol=1e-5)
 
 

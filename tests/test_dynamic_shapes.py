@@ -10,7 +10,7 @@ import warnings
 import onnxruntime
 import pytest
 import torch
-from call_module import Call
+from call_module import Call, run_session
 from torch._subclasses.fake_tensor import DynamicOutputShapeException, FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
@@ -25,11 +25,6 @@ def _export(fn, args, **kwargs):
         warnings.simplefilter("ignore")
         return opforge.export(Call(fn), args, **kwargs)  # verify=True: ONNX Runtime vs eager on args
 
-
-def _run(proto, args):
-    session = opforge.InferenceSession(proto)
-    names = [i.name for i in session.get_inputs()]
-    return session.run(None, {n: a.numpy() for n, a in zip(names, args)})
 
 
 def _check(fn, args, got):
@@ -58,11 +53,11 @@ def test_ctc_loss_with_tensor_lengths_runs_on_other_lengths(reduction):
     args = _ctc_inputs(0, [7, 12, 3])
     proto = _export(fn, args)
     assert aten_fallback.fallback_nodes(proto) == ["aten___ctc_loss__Tensor"]
-    _check(fn, args, _run(proto, args))
+    _check(fn, args, run_session(proto, args))
     # the same file, other target lengths: log_alpha's data-dependent dim changes inside ONNX Runtime
     for seed, lengths in ((1, [15, 2, 9]), (2, [1, 1, 1])):
         other = _ctc_inputs(seed, lengths)
-        _check(fn, other, _run(proto, other))
+        _check(fn, other, run_session(proto, other))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -82,7 +77,7 @@ def test_ctc_loss_with_list_lengths(reduction, batched):
 
     proto = _export(fn, (log_probs, targets))
     assert aten_fallback.fallback_nodes(proto) == ["aten___ctc_loss__default"]
-    _check(fn, (log_probs, targets), _run(proto, (log_probs, targets)))
+    _check(fn, (log_probs, targets), run_session(proto, (log_probs, targets)))
 
 
 def test_ctc_loss_infinite_loss_kept_or_zeroed_as_eager():
@@ -95,7 +90,7 @@ def test_ctc_loss_infinite_loss_kept_or_zeroed_as_eager():
         log_probs, targets, _, target_lengths = _ctc_inputs(4, [14, 3, 5], time=10)
         args = (log_probs, targets, torch.tensor([10, 10, 10]), target_lengths)
         proto = _export(fn, args)
-        _check(fn, args, _run(proto, args))
+        _check(fn, args, run_session(proto, args))
 
 
 @pytest.mark.parametrize("driver, shape_a, shape_b", [
@@ -114,7 +109,7 @@ def test_lstsq_matches_eager(driver, shape_a, shape_b):
 
     proto = _export(fn, args)
     assert aten_fallback.fallback_nodes(proto) == ["aten__linalg_lstsq__default"]
-    _check(fn, args, _run(proto, args))
+    _check(fn, args, run_session(proto, args))
 
 
 def test_lstsq_residuals_follow_the_rank_found():
@@ -126,12 +121,12 @@ def test_lstsq_residuals_follow_the_rank_found():
     full = (torch.randn(6, 3, generator=g), torch.randn(6, 2, generator=g))
     proto = _export(fn, full)
     assert proto.graph.output[1].type.tensor_type.shape.dim[0].dim_param  # declared dynamic
-    got = _run(proto, full)
+    got = run_session(proto, full)
     assert got[1].shape == (2,)
     _check(fn, full, got)
     a = torch.randn(6, 2, generator=g)
     deficient = (torch.cat([a, a[:, :1] * 2], dim=1), torch.randn(6, 2, generator=g))
-    got = _run(proto, deficient)
+    got = run_session(proto, deficient)
     assert got[1].shape == (0,)
     _check(fn, deficient, got)
 
@@ -311,7 +306,7 @@ def test_ctc_loss_and_lstsq_keep_requested_dynamic_dims():
                                dynamic_shapes=({0: time, 1: batch}, {0: batch}, {0: batch}, {0: batch}))
     for seed, time_steps, lengths in ((1, 30, [5, 9, 2]), (2, 41, [1, 2, 3, 15, 7])):
         args = ctc_inputs(seed, time_steps, lengths)
-        _check(CtcLoss(), args, _run(proto, args))
+        _check(CtcLoss(), args, run_session(proto, args))
 
     class Lstsq(torch.nn.Module):
         def forward(self, a, b):
@@ -323,4 +318,4 @@ def test_ctc_loss_and_lstsq_keep_requested_dynamic_dims():
         proto = opforge.export(Lstsq(), (torch.randn(6, 3), torch.randn(6, 2)), dynamic_shapes=({0: rows}, {0: rows}))
     for m in (6, 11):
         args = (torch.randn(m, 3), torch.randn(m, 2))
-        _check(Lstsq(), args, _run(proto, args))
+        _check(Lstsq(), args, run_session(proto, args))

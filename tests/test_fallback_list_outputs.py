@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from call_module import Call
+from call_module import Call, run_session
 from onnx import TensorProto, helper
 
 import opforge
@@ -31,10 +31,6 @@ def _export(fn, args, **kwargs):
         warnings.simplefilter("ignore")
         return opforge.export(Call(fn), args, **kwargs)
 
-
-def _run(proto, args):
-    session = opforge.InferenceSession(proto)
-    return session.run(None, {i.name: a.numpy() for i, a in zip(session.get_inputs(), args)})
 
 
 def _close(fn, args, got):
@@ -70,7 +66,7 @@ def test_histogramdd_exports_and_matches_eager(case):
     proto = _export(fn, args)  # verify=True: ORT against eager
     dims = args[0].shape[-1]
     assert f"aten___histogramdd_bin_edges__default__{dims}" in aten_fallback.fallback_nodes(proto)
-    _close(fn, args, _run(proto, args))
+    _close(fn, args, run_session(proto, args))
 
 
 def test_opinfo_samples_match():
@@ -88,7 +84,7 @@ def test_opinfo_samples_match():
             result = torch.histogramdd(x, list(edges) if edges else _bins, **_kw)
             return (result.hist, *result.bin_edges)
 
-        _close(fn, tensors, _run(_export(fn, tuple(tensors)), tensors))
+        _close(fn, tensors, run_session(_export(fn, tuple(tensors)), tensors))
 
 
 def test_two_list_lengths_in_one_model():
@@ -104,7 +100,7 @@ def test_two_list_lengths_in_one_model():
     proto = _export(fn, args)
     nodes = aten_fallback.fallback_nodes(proto)
     assert {"aten___histogramdd_bin_edges__default__2", "aten___histogramdd_bin_edges__default__3"} <= set(nodes)
-    _close(fn, args, _run(proto, args))
+    _close(fn, args, run_session(proto, args))
 
 
 def test_portable_names_the_list_op():
@@ -149,7 +145,7 @@ def test_a_model_naming_the_list_op_with_its_length_runs():
         np.testing.assert_allclose(g, e.numpy(), rtol=1e-6)
 
 
-def test_a_length_other_than_the_declared_one_fails_at_run():
+def test_a_length_other_than_the_declared_one_fails_atrun_session():
     x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
     node = helper.make_node("aten___histogramdd_bin_edges__default__2", ["x"], ["y0", "y1"], domain="opforge.aten",
                             bins=[2, 2, 2])
