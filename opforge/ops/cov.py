@@ -5,6 +5,10 @@ which ``torch.export`` cannot trace (``DataDependentOutputException: aten.equal`
 ``torch.cov`` / ``Tensor.cov`` stand in as this op, whose kernel is torch.cov itself: those checks run, with
 torch's messages, inside ONNX Runtime. ``torch.corrcoef`` stands in as this op followed by torch's own
 normalisation (the C++ composite's ops, traced as usual).
+
+Absent weights become all-ones inputs (the same arithmetic). With a dynamic observation count that is 0
+at run time this says "weights sum to zero" where torch returns NaN; with a dynamic first dim that is 1
+at run time torch returns a 0-d result where the graph holds (n, n).
 """
 
 from __future__ import annotations
