@@ -62,14 +62,6 @@ def cpu(fn: Callable[..., Any], *arrays: Any, upcast: bool = False, name: str | 
     ``fn`` then gets ``out=`` zero-copy tensors over them (it must be a torch function that takes ``out``)
     and ``out`` is returned; an upcast 16-bit float result is cast into it instead."""
     try:
-        if type(out) is np.ndarray and (not upcast or arrays[0].dtype.itemsize > 2):
-            # the hot path (one ONNX Runtime buffer, no 16-bit upcast) in the fewest steps: after a kernel
-            # that streams megabytes through the caches, every Python step here runs cold and costs ~10x
-            target = from_numpy(out)
-            fn(*[from_numpy(a) if type(a) is np.ndarray else _tensor_or_none(a) for a in arrays], out=target, **kwargs)
-            if target.shape != out.shape:
-                _wrong_shape(target, out)
-            return out
         if out is None:
             return _cpu(fn, arrays, upcast, kwargs)
         return _cpu_into(fn, arrays, upcast, kwargs, out)
@@ -121,10 +113,6 @@ def _cpu_into(fn: Callable[..., Any], arrays: tuple, upcast: bool, kwargs: dict,
         if t.shape != buffer.shape:
             _wrong_shape(t, buffer)
     return out
-
-
-def _tensor_or_none(a: Any) -> torch.Tensor | None:
-    return None if a is None else from_numpy(np.asarray(a))
 
 
 def _wrong_shape(target: torch.Tensor, buffer: np.ndarray) -> None:
