@@ -147,6 +147,23 @@ def tie_samples(rng: np.random.Generator) -> Any:
 
 
 @script(BODY_LIB, default_opset=op)
+def reduced_pair(x, values, index, dim: int, keepdim: int):  # noqa: ANN001, ANN201
+    """(values, index) of a reduction along ``dim`` kept as size-1 dims, shaped as torch returns them: a 0-d
+    ``x`` gives 0-d results, ``keepdim`` keeps the dim, else it is squeezed."""
+    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
+        out_values = op.Reshape(values, op.Shape(x))
+        out_index = op.Reshape(index, op.Shape(x))
+    elif op.Cast(op.Constant(value_int=keepdim), to=9):
+        out_values = op.Identity(values)
+        out_index = op.Identity(index)
+    else:
+        axis = op.Unsqueeze(op.Constant(value_int=dim), op.Constant(value_ints=[0]))
+        out_values = op.Squeeze(values, axis)
+        out_index = op.Squeeze(index, axis)
+    return out_values, out_index
+
+
+@script(BODY_LIB, default_opset=op)
 def median_select(x, dim: int, keepdim: int, ignore_nan: int):  # noqa: ANN001, ANN201
     """Portable body of Median (ignore_nan=0) and NanMedian (ignore_nan=1): a stable sort (TopK, sorted,
     lower index first among ties) keyed on the value with NaN as +inf, then a second stable TopK on
@@ -177,13 +194,5 @@ def median_select(x, dim: int, keepdim: int, ignore_nan: int):  # noqa: ANN001, 
         first_nan = op.ArgMax(nan_flag, axis=dim, keepdims=1)
         index = op.Where(op.Greater(nans, zero), first_nan, op.GatherElements(order, k, axis=dim))
     values = op.GatherElements(xs, index, axis=dim)
-    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
-        out_values = op.Reshape(values, op.Shape(x))
-        out_index = op.Reshape(index, op.Shape(x))
-    elif op.Cast(op.Constant(value_int=keepdim), to=9):
-        out_values = op.Identity(values)
-        out_index = op.Identity(index)
-    else:
-        out_values = op.Squeeze(values, axis)
-        out_index = op.Squeeze(index, axis)
+    out_values, out_index = reduced_pair(x, values, index, dim=dim, keepdim=keepdim)
     return out_values, out_index

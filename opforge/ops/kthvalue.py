@@ -9,6 +9,7 @@ from onnxscript import opset18 as op
 from ..api import op as declare
 from ..types import Sample, TensorSpec
 from . import _aten, _order_stats
+from ._order_stats import reduced_pair
 from ._quickselect import quickselect
 
 _NUMERIC = ["float32", "float64", "float16", "int32", "int64"]
@@ -43,16 +44,7 @@ def _(x, k: int, dim: int = -1, keepdim: int = 0):  # noqa: ANN001, ANN202
     else:
         xs = op.Identity(x)
     values, index = quickselect(xs, k=k, dim=dim)
-    if op.Equal(op.Size(op.Shape(x)), op.Constant(value_int=0)):
-        out_values = op.Reshape(values, op.Shape(x))
-        out_index = op.Reshape(index, op.Shape(x))
-    elif op.Cast(op.Constant(value_int=keepdim), to=9):
-        out_values = op.Identity(values)
-        out_index = op.Identity(index)
-    else:
-        axis = op.Unsqueeze(op.Constant(value_int=dim), op.Constant(value_ints=[0]))
-        out_values = op.Squeeze(values, axis)
-        out_index = op.Squeeze(index, axis)
+    out_values, out_index = reduced_pair(x, values, index, dim=dim, keepdim=keepdim)
     return out_values, out_index
 
 
