@@ -13,6 +13,11 @@ kernel pays).
 
 from __future__ import annotations
 
+import os
+
+# one thread for every library, as for torch and ONNX Runtime below: numpy's OpenBLAS runs Cholesky's kernel
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
 import argparse
 import statistics
 import time
