@@ -203,6 +203,7 @@ def _sizes(rng: np.random.Generator) -> dict[str, tuple[tuple, dict]]:
         **{name: ((uniform(-2, 2), degrees), {}) for name in ("HermitePolynomialH", "HermitePolynomialHe")},
         "LaguerrePolynomialL": ((uniform(0, 5), degrees), {}),
         "Zeta": ((uniform(1.5, 10), uniform(0.5, 10)), {}),
+        **{name: ((uniform(0.5, 20), uniform(0, 30)), {}) for name in ("Igamma", "Igammac")},
         "Cdist": ((rng.standard_normal((32, 128, 64)).astype(f32), rng.standard_normal((32, 96, 64)).astype(f32)), {}),
         # opforge.export routes F.cross_entropy here only with label_smoothing (or a 1-D input): without it
         # stock's SoftmaxCrossEntropyLoss is right and stays native

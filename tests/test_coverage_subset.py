@@ -35,10 +35,11 @@ SUBSET = {
     "nonzero_static": "match", "put": "match", "mode": "match", "nn.functional.adaptive_max_pool2d": "match",
     "_segment_reduce.lengths": "match", "resize_as_": "match", "linalg.slogdet": "match",
     # nothing translates these: the generic fallback runs them by torch (eigen / singular vectors read)
-    "svd_lowrank": "fallback", "linalg.eigh": "fallback", "igamma": "fallback",
+    "svd_lowrank": "fallback", "linalg.eigh": "fallback",
     # fixed this stop: stock silently wrong (log-sigmoid tails, float32 STFT), torch's value checks (stand-ins),
     # data-dependent shapes (fallback with a dynamic dim), closed-form special functions
     "nn.functional.multilabel_soft_margin_loss": "match", "stft": "match", "cov": "match", "special.airy_ai": "match",
+    "igamma": "match", "igammac": "match",
     "nn.functional.ctc_loss": "fallback",
 }
 

@@ -34,6 +34,8 @@ from . import hypot as hypot
 from . import i0 as i0
 from . import i1 as i1
 from . import i1e as i1e
+from . import igamma as igamma
+from . import igammac as igammac
 from . import isin as isin
 from . import kthvalue as kthvalue
 from . import laguerre_polynomial_l as laguerre_polynomial_l

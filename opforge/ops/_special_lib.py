@@ -143,3 +143,115 @@ def orthogonal_polynomial(x, n, row):  # noqa: ANN001, ANN201
         previous = current
         current = following
     return out
+
+
+# Lanczos (g = 7, 9 terms) as float64 tensors: a float literal would be rounded to float32, which costs
+# lgamma(1e5) ~ 1e6 two whole digits once x^a e^-x / Gamma(a) is formed from it
+_LANCZOS = [676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+            -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7]
+LANCZOS_TERMS = make_tensor("lanczos_terms", TensorProto.DOUBLE, [len(_LANCZOS)], _LANCZOS)
+LANCZOS_OFFSETS = make_tensor("lanczos_offsets", TensorProto.DOUBLE, [len(_LANCZOS)],
+                              [float(k) for k in range(1, len(_LANCZOS) + 1)])
+LANCZOS_FIRST = make_tensor("lanczos_first", TensorProto.DOUBLE, [], [0.99999999999980993])
+HALF_LOG_TWO_PI = make_tensor("half_log_two_pi", TensorProto.DOUBLE, [], [0.5 * math.log(2 * math.pi)])
+# the incomplete gamma function: the series stops at float64 rounding, the continued fraction once its
+# steps change it by less than 1e-14 relative (they jitter by a few ulps at the end), both after this many
+# terms at most (what a ~ 1e6 with x ~ a needs; torch switches to Temme's asymptotic expansion there)
+GAMMA_EPS = make_tensor("gamma_eps", TensorProto.DOUBLE, [], [2.0 ** -53])
+GAMMA_FRACTION_EPS = make_tensor("gamma_fraction_eps", TensorProto.DOUBLE, [], [1e-14])
+GAMMA_BIG = make_tensor("gamma_big", TensorProto.DOUBLE, [], [2.0 ** 52])
+GAMMA_MAX_TERMS = 10000
+NO_TERMS = make_tensor("no_terms", TensorProto.DOUBLE, [1], [0.0])  # what a reduction over an empty tensor gives
+
+
+@script(BODY_LIB, default_opset=op)
+def lgamma_positive(v):  # noqa: ANN001, ANN201
+    """log Gamma(v) for float64 v > 0, to ~1e-15 relative (Lanczos at v >= 0.5, log Gamma(v + 1) - log v
+    below)."""
+    small = v < 0.5
+    z = op.Where(small, v, v - op.CastLike(1.0, v))  # the Lanczos argument minus one
+    terms = op.Constant(value=LANCZOS_TERMS) / (op.Unsqueeze(z, op.Constant(value_ints=[-1])) +
+                                                op.Constant(value=LANCZOS_OFFSETS))
+    total = op.Constant(value=LANCZOS_FIRST) + op.ReduceSum(terms, op.Constant(value_ints=[-1]), keepdims=0)
+    t = z + 7.5
+    out = op.Constant(value=HALF_LOG_TWO_PI) + (z + 0.5) * op.Log(t) - t + op.Log(total)
+    return op.Where(small, out - op.Log(v), out)
+
+
+@script(BODY_LIB, default_opset=op)
+def regularized_gamma(a, x):  # noqa: ANN001, ANN201
+    """(P(a, x), Q(a, x)) = the lower and upper regularized incomplete gamma functions for float64 a, x of
+    one shape, with torch's (Cephes') conventions: NaN for a < 0, x < 0, a = x = 0 and a = x = inf; P = 1
+    at a = 0 < x and at x = inf; P = 0 at x = 0 < a and at a = inf. The power series of P where x <= 1 or
+    x <= a, Legendre's continued fraction for Q elsewhere (Cephes' recurrence), each times
+    x^a e^-x / Gamma(a) formed in float64; the other one is 1 minus it."""
+    one = op.CastLike(1.0, a)
+    zero = op.CastLike(0.0, a)
+    inf = op.CastLike(op.Constant(value_float=float("inf")), a)
+    nan = op.CastLike(op.Constant(value_float=float("nan")), a)
+    eps = op.Constant(value=GAMMA_EPS)
+    fraction_eps = op.Constant(value=GAMMA_FRACTION_EPS)
+    big = op.Constant(value=GAMMA_BIG)
+    scalar = op.Constant(value_ints=[-1])
+    undefined = op.Or(op.Or(op.Or(op.IsNaN(a), op.IsNaN(x)), op.Or(a < zero, x < zero)),
+                      op.Or(op.And(a == zero, x == zero), op.And(a == inf, x == inf)))
+    all_of_it = op.Or(op.And(a == zero, x > zero), x == inf)  # P = 1
+    none_of_it = op.Or(op.And(x == zero, a > zero), a == inf)  # P = 0
+    plain = op.Not(op.Or(undefined, op.Or(all_of_it, none_of_it)))
+    av = op.Where(plain, a, one)
+    xv = op.Where(plain, x, one)
+    front = op.Exp(av * op.Log(xv) - xv - lgamma_positive(av))  # x^a e^-x / Gamma(a)
+    fraction = op.And(xv > one, xv > av)
+    # P = front / a * sum_k x^k / ((a + 1) ... (a + k)); x = 0 where the fraction serves (one term)
+    xs = op.Where(fraction, zero, xv)
+    term = op.Expand(one, op.Shape(av))
+    total = op.Identity(term)
+    r = op.Identity(av)
+    for _k in range(GAMMA_MAX_TERMS):
+        r = r + one
+        term = term * xs / r
+        total = total + term
+        going = op.ReduceMax(op.Concat(op.Reshape(op.Cast(term > eps * total, to=11), scalar),
+                                       op.Constant(value=NO_TERMS), axis=0), keepdims=0)
+        settled = going == zero
+        if settled:
+            break
+    series = front * total / av
+    # Q = front * (the continued fraction), with a = 1, x = 2 where the series serves (it converges at once)
+    ac = op.Where(fraction, av, one)
+    xc = op.Where(fraction, xv, one + one)
+    y = one - ac
+    z = xc + y + one
+    c = op.Identity(zero)
+    pkm2 = op.Expand(one, op.Shape(av))
+    qkm2 = op.Identity(xc)
+    pkm1 = xc + one
+    qkm1 = z * xc
+    ans = pkm1 / qkm1
+    for _k in range(GAMMA_MAX_TERMS):
+        c = c + one
+        y = y + one
+        z = z + one + one
+        yc = y * c
+        pk = pkm1 * z - pkm2 * yc
+        qk = qkm1 * z - qkm2 * yc
+        defined = qk != zero
+        ratio = pk / op.Where(defined, qk, one)
+        change = op.Where(defined, op.Abs((ans - ratio) / ratio), one)
+        ans = op.Where(defined, ratio, ans)
+        scale = op.Where(op.Abs(pk) > big, one / big, one)  # keep the recurrence in range
+        pkm2 = pkm1 * scale
+        pkm1 = pk * scale
+        qkm2 = qkm1 * scale
+        qkm1 = qk * scale
+        going = op.ReduceMax(op.Concat(op.Reshape(op.Cast(op.Not(change <= fraction_eps), to=11), scalar),
+                                       op.Constant(value=NO_TERMS), axis=0), keepdims=0)
+        settled = going == zero
+        if settled:
+            break
+    upper = front * ans
+    p = op.Where(fraction, one - upper, series)
+    q = op.Where(fraction, upper, one - series)
+    p = op.Where(all_of_it, one, op.Where(none_of_it, zero, p))
+    q = op.Where(all_of_it, zero, op.Where(none_of_it, one, q))
+    return op.Where(undefined, nan, p), op.Where(undefined, nan, q)
