@@ -33,6 +33,15 @@ HUGE = make_tensor("huge", TensorProto.DOUBLE, [], [1e300])
 CENTRE = make_tensor("centre", TensorProto.DOUBLE, [], [3.75])
 
 
+PI = make_tensor("pi", TensorProto.DOUBLE, [], [math.pi])
+# B_2k / (2k) for k = 1..5: the asymptotic series of digamma, psi(y) ~ log y - 1/(2y) - sum_k B_2k / (2k y^2k)
+DIGAMMA_SERIES = make_tensor("digamma_series", TensorProto.DOUBLE, [5], [1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132])
+# B_2k for k = 1..3: the asymptotic series of trigamma, psi'(y) ~ 1/y + 1/(2y^2) + sum_k B_2k / y^(2k+1)
+DIGAMMA_POWERS = make_tensor("digamma_powers", TensorProto.DOUBLE, [5], [1.0, 2.0, 3.0, 4.0, 5.0])
+TRIGAMMA_SERIES = make_tensor("trigamma_series", TensorProto.DOUBLE, [3], [1 / 6, -1 / 30, 1 / 42])
+TRIGAMMA_POWERS = make_tensor("trigamma_powers", TensorProto.DOUBLE, [3], [1.0, 2.0, 3.0])
+
+
 @script(BODY_LIB, default_opset=op)
 def erfcx_nonneg(a):  # noqa: ANN001, ANN201
     """exp(a^2) erfc(a) for float64 a >= 0 (+inf gives 0)."""
@@ -48,7 +57,7 @@ def erfcx_nonneg(a):  # noqa: ANN001, ANN201
 def digamma_f64(v):  # noqa: ANN001, ANN201
     """psi(v) for float64 v: -inf at 0, NaN at negative integers and -inf, +inf at +inf."""
     # float64: psi(y) = psi(y + 6) - sum_{k<6} 1/(y + k), the asymptotic series at y + 6, reflection for
-    # y < 0; as opforge/ops/_special.py
+    # y < 0; as opforge/ops/_special.py. Coefficients and pi as float64 tensors (a literal is float32)
     reflect = v < 0.0
     y = op.Where(reflect, 1.0 - v, v)
     y = op.Where(op.Or(op.IsInf(y), op.IsNaN(y)), op.CastLike(1.0, v), y)
@@ -56,12 +65,13 @@ def digamma_f64(v):  # noqa: ANN001, ANN201
     y6 = y + 6.0
     inv = 1.0 / y6
     inv2 = inv * inv
-    series = inv2 * (0.083333333333333333 - inv2 * (0.0083333333333333333 - inv2 * (
-        0.003968253968253968 - inv2 * (0.0041666666666666667 - inv2 * 0.0075757575757575758))))
+    powers = op.Pow(op.Unsqueeze(inv2, op.Constant(value_ints=[-1])), op.Constant(value=DIGAMMA_POWERS))
+    series = op.MatMul(powers, op.Constant(value=DIGAMMA_SERIES))
     out = acc + op.Log(y6) - 0.5 * inv - series
     r = v - op.Round(v)
-    angle = 3.141592653589793 * r
-    out = op.Where(reflect, out - 3.141592653589793 * op.Cos(angle) / op.Sin(angle), out)
+    pi = op.Constant(value=PI)
+    angle = pi * r
+    out = op.Where(reflect, out - pi * op.Cos(angle) / op.Sin(angle), out)
     nan = op.CastLike(op.Constant(value_float=float("nan")), v)
     inf = op.CastLike(op.Constant(value_float=float("inf")), v)
     out = op.Where(op.And(reflect, r == 0.0), nan, out)  # negative integers
@@ -104,7 +114,7 @@ def hurwitz_zeta(s, q):  # noqa: ANN001, ANN201
 def trigamma_f64(v):  # noqa: ANN001, ANN201
     """psi'(v) for float64 v, by torch's own recipe (reflection below 0.5, six upward steps, then the
     asymptotic series), so that it agrees with torch.polygamma(1, .) at +inf (0) and near the poles."""
-    pi = op.CastLike(3.141592653589793, v)
+    pi = op.Constant(value=PI)
     one = op.CastLike(1.0, v)
     reflect = v < 0.5
     sin_pi_x = op.Sin(pi * v)
@@ -114,7 +124,8 @@ def trigamma_f64(v):  # noqa: ANN001, ANN201
         result = result + one / (y * y)
         y = y + one
     ixx = one / (y * y)
-    result = result + (one + one / (y + y) + ixx * (0.16666666666666666 - ixx * (0.03333333333333333 - ixx * 0.023809523809523808))) / y
+    powers = op.Pow(op.Unsqueeze(ixx, op.Constant(value_ints=[-1])), op.Constant(value=TRIGAMMA_POWERS))
+    result = result + (one + one / (y + y) + op.MatMul(powers, op.Constant(value=TRIGAMMA_SERIES))) / y
     return op.Where(reflect, op.Neg(result), result)
 
 
