@@ -14,6 +14,12 @@ from onnxscript import script
 
 from ._common import BODY_LIB
 
+
+def _f64(name: str, value: float) -> TensorProto:
+    """A float64 scalar for op.Constant (a float literal in a script is a float32 constant)."""
+    return make_tensor(name, TensorProto.DOUBLE, [], [value])
+
+
 # erfcx(a) (1 + 2a) as a polynomial in y = (a - 3.75) / (a + 3.75), lowest power first: a Chebyshev fit on
 # all of [0, inf), relative error below 1e-13 against torch.special.erfcx in float64 (tools/fit_erfcx.py)
 _ERFCX_POWERS = [1.2375126308377933, -0.14024059858488785, 0.0035854154924910703, 0.08227673845004205,
@@ -29,17 +35,19 @@ _BERNOULLI = [(1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6)
               (-174611, 330)]
 ZETA_TAIL = make_tensor("zeta_tail", TensorProto.DOUBLE, [len(_BERNOULLI)],
                         [num / den / math.factorial(2 * j + 2) for j, (num, den) in enumerate(_BERNOULLI)])
-HUGE = make_tensor("huge", TensorProto.DOUBLE, [], [1e300])
-CENTRE = make_tensor("centre", TensorProto.DOUBLE, [], [3.75])
+HUGE = _f64("huge", 1e300)
+CENTRE = _f64("centre", 3.75)
 
 
-PI = make_tensor("pi", TensorProto.DOUBLE, [], [math.pi])
-# B_2k / (2k) for k = 1..5: the asymptotic series of digamma, psi(y) ~ log y - 1/(2y) - sum_k B_2k / (2k y^2k)
-DIGAMMA_SERIES = make_tensor("digamma_series", TensorProto.DOUBLE, [5], [1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132])
+PI = _f64("pi", math.pi)
+
+
+
+# B_2k / (2k) for k = 1..5: the asymptotic series of digamma, psi(y) ~ log y - 1/(2y) - sum_k B_2k / (2k y^2k);
+# scalars, evaluated by Horner's rule (a (N, 5) tensor of powers is four times slower)
+D1, D2, D3, D4, D5 = (_f64(f"digamma_{k}", c) for k, c in enumerate([1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132]))
 # B_2k for k = 1..3: the asymptotic series of trigamma, psi'(y) ~ 1/y + 1/(2y^2) + sum_k B_2k / y^(2k+1)
-DIGAMMA_POWERS = make_tensor("digamma_powers", TensorProto.DOUBLE, [5], [1.0, 2.0, 3.0, 4.0, 5.0])
-TRIGAMMA_SERIES = make_tensor("trigamma_series", TensorProto.DOUBLE, [3], [1 / 6, -1 / 30, 1 / 42])
-TRIGAMMA_POWERS = make_tensor("trigamma_powers", TensorProto.DOUBLE, [3], [1.0, 2.0, 3.0])
+T1, T2, T3 = (_f64(f"trigamma_{k}", c) for k, c in enumerate([1 / 6, -1 / 30, 1 / 42]))
 
 
 @script(BODY_LIB, default_opset=op)
@@ -65,8 +73,8 @@ def digamma_f64(v):  # noqa: ANN001, ANN201
     y6 = y + 6.0
     inv = 1.0 / y6
     inv2 = inv * inv
-    powers = op.Pow(op.Unsqueeze(inv2, op.Constant(value_ints=[-1])), op.Constant(value=DIGAMMA_POWERS))
-    series = op.MatMul(powers, op.Constant(value=DIGAMMA_SERIES))
+    series = inv2 * (op.Constant(value=D1) + inv2 * (op.Constant(value=D2) + inv2 * (op.Constant(value=D3) + inv2 * (
+        op.Constant(value=D4) + inv2 * op.Constant(value=D5)))))
     out = acc + op.Log(y6) - 0.5 * inv - series
     r = v - op.Round(v)
     pi = op.Constant(value=PI)
@@ -124,8 +132,8 @@ def trigamma_f64(v):  # noqa: ANN001, ANN201
         result = result + one / (y * y)
         y = y + one
     ixx = one / (y * y)
-    powers = op.Pow(op.Unsqueeze(ixx, op.Constant(value_ints=[-1])), op.Constant(value=TRIGAMMA_POWERS))
-    result = result + (one + one / (y + y) + op.MatMul(powers, op.Constant(value=TRIGAMMA_SERIES))) / y
+    series = ixx * (op.Constant(value=T1) + ixx * (op.Constant(value=T2) + ixx * op.Constant(value=T3)))
+    result = result + (one + one / (y + y) + series) / y
     return op.Where(reflect, op.Neg(result), result)
 
 
@@ -160,17 +168,15 @@ def orthogonal_polynomial(x, n, row):  # noqa: ANN001, ANN201
 # lgamma(1e5) ~ 1e6 two whole digits once x^a e^-x / Gamma(a) is formed from it
 _LANCZOS = [676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
             -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7]
-LANCZOS_TERMS = make_tensor("lanczos_terms", TensorProto.DOUBLE, [len(_LANCZOS)], _LANCZOS)
-LANCZOS_OFFSETS = make_tensor("lanczos_offsets", TensorProto.DOUBLE, [len(_LANCZOS)],
-                              [float(k) for k in range(1, len(_LANCZOS) + 1)])
-LANCZOS_FIRST = make_tensor("lanczos_first", TensorProto.DOUBLE, [], [0.99999999999980993])
-HALF_LOG_TWO_PI = make_tensor("half_log_two_pi", TensorProto.DOUBLE, [], [0.5 * math.log(2 * math.pi)])
+L1, L2, L3, L4, L5, L6, L7, L8 = (_f64(f"lanczos_{k}", c) for k, c in enumerate(_LANCZOS, 1))
+LANCZOS_FIRST = _f64("lanczos_first", 0.99999999999980993)
+HALF_LOG_TWO_PI = _f64("half_log_two_pi", 0.5 * math.log(2 * math.pi))
 # the incomplete gamma function: the series stops at float64 rounding, the continued fraction once its
 # steps change it by less than 1e-14 relative (they jitter by a few ulps at the end), both after this many
 # terms at most (what a ~ 1e6 with x ~ a needs; torch switches to Temme's asymptotic expansion there)
-GAMMA_EPS = make_tensor("gamma_eps", TensorProto.DOUBLE, [], [2.0 ** -53])
-GAMMA_FRACTION_EPS = make_tensor("gamma_fraction_eps", TensorProto.DOUBLE, [], [1e-14])
-GAMMA_BIG = make_tensor("gamma_big", TensorProto.DOUBLE, [], [2.0 ** 52])
+GAMMA_EPS = _f64("gamma_eps", 2.0 ** -53)
+GAMMA_FRACTION_EPS = _f64("gamma_fraction_eps", 1e-14)
+GAMMA_BIG = _f64("gamma_big", 2.0 ** 52)
 GAMMA_MAX_TERMS = 10000
 NO_TERMS = make_tensor("no_terms", TensorProto.DOUBLE, [1], [0.0])  # what a reduction over an empty tensor gives
 
@@ -181,9 +187,9 @@ def lgamma_positive(v):  # noqa: ANN001, ANN201
     below)."""
     small = v < 0.5
     z = op.Where(small, v, v - op.CastLike(1.0, v))  # the Lanczos argument minus one
-    terms = op.Constant(value=LANCZOS_TERMS) / (op.Unsqueeze(z, op.Constant(value_ints=[-1])) +
-                                                op.Constant(value=LANCZOS_OFFSETS))
-    total = op.Constant(value=LANCZOS_FIRST) + op.ReduceSum(terms, op.Constant(value_ints=[-1]), keepdims=0)
+    total = (op.Constant(value=LANCZOS_FIRST) + op.Constant(value=L1) / (z + 1.0) + op.Constant(value=L2) / (z + 2.0)
+             + op.Constant(value=L3) / (z + 3.0) + op.Constant(value=L4) / (z + 4.0) + op.Constant(value=L5) / (z + 5.0)
+             + op.Constant(value=L6) / (z + 6.0) + op.Constant(value=L7) / (z + 7.0) + op.Constant(value=L8) / (z + 8.0))
     t = z + 7.5
     out = op.Constant(value=HALF_LOG_TWO_PI) + (z + 0.5) * op.Log(t) - t + op.Log(total)
     return op.Where(small, out - op.Log(v), out)
