@@ -63,7 +63,7 @@ def _smoothed_rows(x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, 
     """torch's label-smoothed cross entropy of (N, C) logits, step for step, except the smoothing term
     sum_c weight[c] * log_prob[n, c]: one matrix-vector product instead of a product and a sum over an
     (N, C) temporary. A fifth less time and one pass less over memory; it differs from torch's sum by
-    float rounding only (1e-7 relative)."""
+    float rounding only (at most 2.6e-7 relative in tests/test_contrib_kernel_routes.py)."""
     log_probs = torch.log_softmax(x, 1)
     nll = F.nll_loss(log_probs, target, weight, reduction=mode, ignore_index=ignore_index)
     ignored = target == ignore_index
