@@ -163,7 +163,8 @@ def catalogue() -> list[Entry]:
         E("Tensor.index_fill", lambda x: x.index_fill(1, torch.tensor([0, 2]), -1.0), f4),
         E("Tensor.index_reduce(mean)", lambda x, s: x.index_reduce(1, torch.tensor([0, 2, 2]), s, "mean"), ("f:4", "f:3")),
         E("Tensor.index_reduce(amax)", lambda x, s: x.index_reduce(1, torch.tensor([0, 2, 2]), s, "amax"), ("f:4", "f:3")),
-        E("Tensor.index_put(accumulate)", lambda x, v: x.index_put((torch.tensor([0, 0, 1]),), v, accumulate=True),
+        # one row of v broadcast to the three indexed rows (v itself has the batch dim, which the index does not)
+        E("Tensor.index_put(accumulate)", lambda x, v: x.index_put((torch.tensor([0, 0, 1]),), v[0], accumulate=True),
           ("f:4", "f:4")),
         E("Tensor.masked_fill", lambda x, m: x.masked_fill(m, 0.0), ("f:4", "b:4")),
         E("Tensor.masked_scatter", lambda x, m: x.masked_scatter(m, x * 2), ("f:4", "b:4")),
@@ -193,7 +194,8 @@ def catalogue() -> list[Entry]:
         E("torch.cartesian_prod", lambda x: torch.cartesian_prod(x[0], x[1]), f4),
         E("torch.trapezoid", lambda x: torch.trapezoid(x, dim=1), f6),
         E("torch.renorm", lambda x: torch.renorm(x, 2, 0, 1.0), f4),
-        E("torch.tensordot", lambda x, y: torch.tensordot(x, y, dims=([1], [0])), ("f:4", "f:3")),
+        # contracts the two size-4 dims (contracting x's 4 with y's batch dim held only at batch 4)
+        E("torch.tensordot", lambda x, y: torch.tensordot(x, y, dims=([1], [1])), ("f:4", "f:4,3")),
         # -- torch.linalg
         E("torch.linalg.solve", torch.linalg.solve, ("m:3", "f:3,2")),
         E("torch.linalg.solve(vector)", torch.linalg.solve, ("m:3", "f:3")),

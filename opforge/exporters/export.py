@@ -114,6 +114,32 @@ def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, st
     _raise_dynamic(problems)
 
 
+def check_exported_dims(program: Any, requested: dict[str, dict[int, str]], names: list[str]) -> None:
+    """As :func:`check_dynamic_dims`, for a ``torch.export`` ExportedProgram: a dim asked to be dynamic
+    whose user-input placeholder has an int size, or a symbol torch narrowed to one value, fails. (torch.onnx's
+    first strategy refines the dynamic shapes by torch's suggested fixes instead of failing.)"""
+    if not requested:
+        return
+    from torch.export.graph_signature import InputKind
+
+    users = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind == InputKind.USER_INPUT]
+    placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
+    pinned = _pinned_symbols(program)
+    problems = []
+    for position, name in enumerate(names):
+        if name not in requested:
+            continue
+        node = placeholders.get(name) or (placeholders.get(users[position]) if len(users) == len(names) else None)
+        shape = getattr(node.meta.get("val"), "shape", None) if node is not None else None
+        for index, label in requested[name].items() if shape is not None else ():
+            size = shape[index] if index < len(shape) else None
+            value = size if isinstance(size, int) else pinned.get(str(getattr(size, "node", size)))
+            if value is not None:
+                problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported "
+                                f"graph fixed it to {value}")
+    _raise_dynamic(problems)
+
+
 def _raise_dynamic(problems: list[str]) -> None:
     if problems:
         raise DynamicDimError(
@@ -145,7 +171,8 @@ def _specialised_in_error(exc: BaseException, requested: dict[str, dict[int, str
 def _pinned_symbols(program: Any) -> dict[str, int]:
     """Symbolic dims whose range torch.export narrowed to a single value: {symbol: value}."""
     pinned = {}
-    constraints = getattr(getattr(program, "exported_program", None), "range_constraints", None) or {}
+    exported = getattr(program, "exported_program", program)  # an ONNXProgram or an ExportedProgram
+    constraints = getattr(exported, "range_constraints", None) or {}
     for symbol, bounds in constraints.items():
         try:
             lower, upper = int(bounds.lower), int(bounds.upper)
@@ -202,15 +229,24 @@ def to_onnx(
         torch_onnx_kwargs.setdefault("verbose", False)
         torch_onnx_kwargs.pop("strict", None)  # TracerWarnings as errors: only the TorchScript trace has them
 
-        def run(target: Any) -> Any:  # the table is read per try: outlining declares ops
-            # a torch op with no ONNX translation becomes an opforge.aten node run by torch; a torch function
-            # that checks tensor values (torch.cov, ...) is traced again as its stand-in
-            return stand_ins.retried(lambda: aten_fallback.export_with_fallback(
+        requested = requested_dynamic_dims(model, args, dynamic_shapes)
+        names = _input_names(model, args)
+
+        def attempt(target: Any) -> Any:
+            program = aten_fallback.export_with_fallback(
                 lambda translations: torch.onnx.export(target, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
                                                        dynamo=True, custom_translation_table=translations,
                                                        **torch_onnx_kwargs),
                 {**aten_fallback.keep_whole_translations(), **dynamo_translation.translation_table(), **extra_table},
-                validate=_validate_program))
+                validate=_validate_program)
+            if program is not None and requested:  # a dim torch fixed (torch.kron reads sizes() in C++) fails
+                check_dynamic_dims(program.model_proto, requested, names, _pinned_symbols(program))  # this try
+            return program
+
+        def run(target: Any) -> Any:  # the table is read per try: outlining declares ops
+            # a torch op with no ONNX translation becomes an opforge.aten node run by torch; a torch function
+            # that checks tensor values (torch.cov, ...) or fixes a dynamic dim is traced again as its stand-in
+            return stand_ins.retried(lambda: attempt(target))
 
         # ops whose output shape depends on the data get fake implementations for the trace
         with warnings.catch_warnings(), data_dependent_shapes.data_dependent_fakes():
@@ -220,7 +256,7 @@ def to_onnx(
             except GraphBreakError:
                 raise
             except Exception as exc:
-                _raise_dynamic(_specialised_in_error(exc, requested_dynamic_dims(model, args, dynamic_shapes)))
+                _raise_dynamic(_specialised_in_error(exc, requested))
                 raise_infer_first(exc)  # "add @infer" first, in one paragraph; torch's text as the cause
                 raise
         if program is None:

@@ -755,9 +755,19 @@ class _Session:
 def _probe(model: Any, args: tuple, kwargs: dict | None, dynamic_shapes: Any) -> Any:
     """torch.export.export exactly as torch.onnx.export's first strategy calls it (non-strict, with its
     flags, patches and dynamic-shape refinement): the ExportedProgram, or that strategy's exception.
-    Stopped by a data-dependent check, it traces again with the stand-ins of torch functions that check
-    tensor values (exporters/stand_ins.py); a break that remains is the one to outline."""
-    return stand_ins.retried(lambda: _probe_once(model, args, kwargs, dynamic_shapes))
+    Stopped by a data-dependent check, or fixing a dim asked to be dynamic, it traces again with the
+    stand-ins (exporters/stand_ins.py); a break that remains is the one to outline."""
+    from .export import _input_names, check_exported_dims, requested_dynamic_dims
+
+    requested = requested_dynamic_dims(model, args, dynamic_shapes)
+    names = _input_names(model, args) if requested else []
+
+    def once() -> Any:
+        program = _probe_once(model, args, kwargs, dynamic_shapes)
+        check_exported_dims(program, requested, names)  # a dim torch fixed (C++ reading sizes()): stand-ins next
+        return program
+
+    return stand_ins.retried(once)
 
 
 def _probe_once(model: Any, args: tuple, kwargs: dict | None, dynamic_shapes: Any) -> Any:

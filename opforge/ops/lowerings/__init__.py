@@ -16,6 +16,7 @@ from . import grid_sampler_3d as grid_sampler_3d
 from . import histogram as histogram
 from . import householder as householder
 from . import im2col as im2col
+from . import kron as kron
 from . import ldl as ldl
 from . import linear_cross_entropy as linear_cross_entropy
 from . import log_sigmoid as log_sigmoid
@@ -23,6 +24,7 @@ from . import logical_reduce as logical_reduce
 from . import lu as lu
 from . import masked_select as masked_select
 from . import matrix_exp as matrix_exp
+from . import matrix_norm as matrix_norm
 from . import mode as mode
 from . import nonzero_static as nonzero_static
 from . import pad as pad
@@ -32,6 +34,7 @@ from . import resize as resize
 from . import scatter as scatter
 from . import segment_reduce as segment_reduce
 from . import stft as stft
+from . import take_along_dim as take_along_dim
 from . import triangular as triangular
 from . import unique_consecutive as unique_consecutive
 from . import view_of as view_of
@@ -39,6 +42,6 @@ from . import zero_dim as zero_dim
 
 __all__ = ["adaptive_pool", "as_strided_scatter", "attention", "avg_pool", "batch_norm", "diagonal_scatter",
            "divide", "fractional_max_pool", "frexp", "grid_sampler_3d", "histogram", "householder", "im2col",
-           "ldl", "linear_cross_entropy", "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp",
+           "kron", "ldl", "linear_cross_entropy", "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp", "matrix_norm",
            "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce", "stft",
-           "triangular", "unique_consecutive", "view_of", "zero_dim"]
+           "take_along_dim", "triangular", "unique_consecutive", "view_of", "zero_dim"]
