@@ -213,3 +213,21 @@ def test_opforge_inspect_explains_fallback_nodes(tmp_path):
     result = CliRunner().invoke(app, ["inspect", str(bad)], env={"COLUMNS": "400"})
     assert result.exit_code == 1 and "not a valid fallback op name" in result.output.replace("\n", " "), result.output
     assert "[red]x[/red]" in result.output.replace("\n", "")  # shown literally, not as markup
+
+
+def test_fallback_output_dim_computed_from_a_dynamic_dim_stays_dynamic():
+    """pdist's n * (n - 1) / 2 rows: the fallback's shape inference tells a dim derived from a symbolic one
+    from a static size (it was fixed to the stand-in's 31351321, so every run failed)."""
+
+    class Model(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.pdist(x)
+
+    fn = Model()
+    proto = opforge.export(fn, (torch.randn(3, 4),), dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    assert "aten___pdist_forward__default" in _fallback_ops(proto)  # a dynamic row count: left to torch
+    (out,) = proto.graph.output
+    assert not out.type.tensor_type.shape.dim[0].HasField("dim_value")
+    for n in (2, 7):
+        x = torch.randn(n, 4)
+        _check(fn, (x,), run_session(proto, (x,)))

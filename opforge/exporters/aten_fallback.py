@@ -377,11 +377,19 @@ def _make_infer(opdef: OpDef) -> Callable:
     """Output specs by running the torch op on fake tensors; data-dependent dims come out unknown (None)."""
 
     def infer(*specs: Any, **attrs: Any) -> Any:
-        from .._infer import run_on_stand_ins
+        from .._infer import _PLACEHOLDERS_B, run_on_stand_ins
+
+        def call(args: list[Any]) -> Any:
+            return opdef.reference(*args, **attrs)
 
         with data_dependent_shapes.data_dependent_fakes():  # the same fakes as the export's trace
-            outs, symbols = run_on_stand_ins(lambda args: opdef.reference(*args, **attrs), list(specs), shape_env=True)
-        result = [TensorSpec([symbols[d][1] if d in symbols else d for d in dims], dtype) for dtype, dims in outs]
+            outs, symbols = run_on_stand_ins(call, list(specs), shape_env=True)
+            # a dim computed from a symbolic one (pdist's n * (n - 1) / 2) is not a stand-in: a second run with
+            # other stand-ins tells it from a static size, and it stays unknown rather than fixed to 31351321
+            other = run_on_stand_ins(call, list(specs), _PLACEHOLDERS_B, shape_env=True)[0] if symbols else outs
+        result = [TensorSpec([symbols[d][1] if d in symbols else d if d == twin else None
+                              for d, twin in zip(dims, other_dims, strict=True)], dtype)
+                  for (dtype, dims), (_, other_dims) in zip(outs, other, strict=True)]
         return result[0] if len(result) == 1 else tuple(result)
 
     infer.__name__ = f"infer_{opdef.op_type}"
