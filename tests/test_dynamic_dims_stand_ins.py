@@ -1,7 +1,7 @@
 """torch functions whose C++ code reads ``sizes()`` fix a dynamic dim at trace time: torch.export refuses
 the dynamic batch (torch.onnx then exports a graph that rejects every other size). opforge.export sees
 the fixed dim and traces again with Python stand-ins that keep sizes symbolic (torch.kron,
-torch.take_along_dim, the spectral matrix norm): the ONNX model takes any batch and matches eager bit
+torch.take_along_dim, the spectral matrix norm, torch.gradient): the ONNX model takes any batch and matches eager bit
 for bit. A model that fixes the dim itself still gets the DynamicDimError that names the input."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import opforge
+import opforge.ops  # noqa: F401 - registers the stand-ins (opforge/ops/lowerings/)
 from opforge.exporters import DynamicDimError, stand_ins
 
 BATCH = torch.export.Dim("batch", min=2, max=1024)
@@ -52,6 +53,21 @@ class NormOrd2(torch.nn.Module):
         return torch.linalg.norm(a, 2, dim=(-2, -1))
 
 
+class Gradient(torch.nn.Module):
+    def forward(self, x):
+        return torch.gradient(x, spacing=0.5, dim=1, edge_order=2)[0]
+
+
+class GradientAlongBatch(torch.nn.Module):
+    def forward(self, x):
+        return torch.gradient(x, dim=0)[0]
+
+
+class GradientCoordinates(torch.nn.Module):
+    def forward(self, x, t):
+        return torch.gradient(x, spacing=(t,), dim=1, edge_order=2)[0]
+
+
 CASES = {
     "kron": (Kron(), lambda n: (torch.randn(n, 2), torch.randn(n, 3)), ({0: BATCH}, {0: BATCH})),
     "kron_ranks": (KronRanks(), lambda n: (torch.randn(n, 2, 3), torch.randn(4, 5)), ({0: BATCH}, None)),
@@ -63,6 +79,10 @@ CASES = {
     "matrix_norm_2": (SpectralNorm(), lambda n: (torch.randn(n, 3, 3),), ({0: BATCH},)),
     "matrix_norm_-2_keepdim": (SmallestSingularValue(), lambda n: (torch.randn(4, n, 3),), ({1: BATCH},)),
     "norm_2": (NormOrd2(), lambda n: (torch.randn(n, 4, 3),), ({0: BATCH},)),
+    "gradient": (Gradient(), lambda n: (torch.randn(n, 6),), ({0: BATCH},)),
+    "gradient_along_batch": (GradientAlongBatch(), lambda n: (torch.randn(n, 4),), ({0: BATCH},)),
+    "gradient_coordinates": (GradientCoordinates(), lambda n: (torch.randn(n, 6), torch.sort(torch.rand(6) * 5)[0]),
+                             ({0: BATCH}, None)),
 }
 
 
@@ -108,6 +128,8 @@ def test_a_model_that_fixes_the_dim_itself_is_still_refused() -> None:
 
 def test_stand_ins_equal_torch_eagerly_on_every_branch() -> None:
     """Called eagerly under the stand-in mode: the same values as torch's own functions, bit for bit."""
+    for function in (torch.kron, torch.take_along_dim, torch.linalg.matrix_norm, torch.linalg.norm, torch.gradient):
+        assert function in stand_ins.STAND_INS, function
     g = torch.Generator().manual_seed(0)
     x, a = torch.randn(4, 6, generator=g), torch.randn(2, 4, 3, 5, generator=g)
     calls = [
@@ -123,6 +145,10 @@ def test_stand_ins_equal_torch_eagerly_on_every_branch() -> None:
         lambda: torch.linalg.norm(a[0, 0], -2),
         lambda: torch.linalg.norm(a, 2, dim=(0, -1), keepdim=True),
         lambda: torch.linalg.norm(a, 2, dim=1),  # a vector norm: torch's own function
+        lambda: torch.gradient(a),
+        lambda: torch.gradient(a, spacing=0.3, dim=(1, 3), edge_order=2),
+        lambda: torch.gradient(a, spacing=[0.5, 2.0], dim=[0, 2]),
+        lambda: torch.gradient(a, spacing=(torch.sort(torch.rand(4, generator=g))[0],), dim=1, edge_order=2),
     ]
     for index, call in enumerate(calls):
         state = g.get_state()
@@ -130,5 +156,6 @@ def test_stand_ins_equal_torch_eagerly_on_every_branch() -> None:
         g.set_state(state)
         with stand_ins.active():
             got = call()
-        assert got.dtype == expected.dtype and got.shape == expected.shape, index
-        assert torch.equal(got, expected), index
+        for got_one, expected_one in zip(got, expected, strict=True) if isinstance(got, tuple) else [(got, expected)]:
+            assert got_one.dtype == expected_one.dtype and got_one.shape == expected_one.shape, index
+            assert torch.equal(got_one, expected_one), index

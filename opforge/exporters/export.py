@@ -121,6 +121,7 @@ def check_exported_dims(program: Any, requested: dict[str, dict[int, str]], name
     if not requested:
         return
     from torch.export.graph_signature import InputKind
+    from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
     users = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind == InputKind.USER_INPUT]
     placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
@@ -133,7 +134,8 @@ def check_exported_dims(program: Any, requested: dict[str, dict[int, str]], name
         shape = getattr(node.meta.get("val"), "shape", None) if node is not None else None
         for index, label in requested[name].items() if shape is not None else ():
             size = shape[index] if index < len(shape) else None
-            value = size if isinstance(size, int) else pinned.get(str(getattr(size, "node", size)))
+            # an int, a SymInt torch replaced by a number (Dim.AUTO), or a symbol narrowed to one value
+            value = int(size) if size is not None and is_concrete_int(size) else pinned.get(str(getattr(size, "node", size)))
             if value is not None:
                 problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported "
                                 f"graph fixed it to {value}")

@@ -12,6 +12,7 @@ from . import diagonal_scatter as diagonal_scatter
 from . import divide as divide
 from . import fractional_max_pool as fractional_max_pool
 from . import frexp as frexp
+from . import gradient as gradient
 from . import grid_sampler_3d as grid_sampler_3d
 from . import histogram as histogram
 from . import householder as householder
@@ -41,7 +42,7 @@ from . import view_of as view_of
 from . import zero_dim as zero_dim
 
 __all__ = ["adaptive_pool", "as_strided_scatter", "attention", "avg_pool", "batch_norm", "diagonal_scatter",
-           "divide", "fractional_max_pool", "frexp", "grid_sampler_3d", "histogram", "householder", "im2col",
+           "divide", "fractional_max_pool", "frexp", "gradient", "grid_sampler_3d", "histogram", "householder", "im2col",
            "kron", "ldl", "linear_cross_entropy", "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp", "matrix_norm",
            "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce", "stft",
            "take_along_dim", "triangular", "unique_consecutive", "view_of", "zero_dim"]
