@@ -1,7 +1,7 @@
 """torch functions whose C++ code reads ``sizes()`` fix a dynamic dim at trace time: torch.export refuses
 the dynamic batch (torch.onnx then exports a graph that rejects every other size). opforge.export sees
 the fixed dim and traces again with Python stand-ins that keep sizes symbolic (torch.kron,
-torch.take_along_dim, the spectral matrix norm, torch.gradient): the ONNX model takes any batch and matches eager bit
+torch.take_along_dim, the spectral matrix norm, torch.gradient, linalg.multi_dot): the ONNX model takes any batch and matches eager bit
 for bit. A model that fixes the dim itself still gets the DynamicDimError that names the input."""
 
 from __future__ import annotations
@@ -117,6 +117,24 @@ def test_portable_export_runs_on_plain_onnx_runtime(name: str) -> None:
     opforge.assert_close(model(*args).numpy(), session.run(None, _feed(session, args))[0], name)
 
 
+class MultiDot(torch.nn.Module):
+    def forward(self, a, b):
+        return torch.linalg.multi_dot([a, b.mT, a])
+
+
+def test_multi_dot_picks_eagers_order_per_size() -> None:
+    """(A B) C below batch 4, A (B C) from 4 on (eager's cost comparison, made in the graph): the products
+    are ONNX MatMuls, so the comparison is at float32 tolerance."""
+    model, dynamic = MultiDot(), ({0: BATCH}, {0: BATCH})
+    with pytest.raises(Exception, match="specialized it to be a constant"):
+        torch.export.export(model, (torch.randn(3, 3), torch.randn(3, 3)), dynamic_shapes=dynamic)
+    session = opforge.InferenceSession(opforge.export(model, (torch.randn(3, 3), torch.randn(3, 3)),
+                                                      dynamic_shapes=dynamic))
+    for n in (2, 3, 4, 40):
+        args = (torch.randn(n, 3), torch.randn(n, 3))
+        opforge.assert_close(model(*args).numpy(), session.run(None, _feed(session, args))[0], f"multi_dot {n}")
+
+
 def test_a_model_that_fixes_the_dim_itself_is_still_refused() -> None:
     class Unrolled(torch.nn.Module):
         def forward(self, x):
@@ -128,7 +146,8 @@ def test_a_model_that_fixes_the_dim_itself_is_still_refused() -> None:
 
 def test_stand_ins_equal_torch_eagerly_on_every_branch() -> None:
     """Called eagerly under the stand-in mode: the same values as torch's own functions, bit for bit."""
-    for function in (torch.kron, torch.take_along_dim, torch.linalg.matrix_norm, torch.linalg.norm, torch.gradient):
+    for function in (torch.kron, torch.take_along_dim, torch.linalg.matrix_norm, torch.linalg.norm, torch.gradient,
+                     torch.linalg.multi_dot):
         assert function in stand_ins.STAND_INS, function
     g = torch.Generator().manual_seed(0)
     x, a = torch.randn(4, 6, generator=g), torch.randn(2, 4, 3, 5, generator=g)
@@ -146,6 +165,9 @@ def test_stand_ins_equal_torch_eagerly_on_every_branch() -> None:
         lambda: torch.linalg.norm(a, 2, dim=(0, -1), keepdim=True),
         lambda: torch.linalg.norm(a, 2, dim=1),  # a vector norm: torch's own function
         lambda: torch.gradient(a),
+        lambda: torch.linalg.multi_dot([x[:, :3], torch.randn(3, 5, generator=g), torch.randn(5, 2, generator=g)]),
+        lambda: torch.linalg.multi_dot([x[0, :3], torch.randn(3, 8, generator=g), torch.randn(8, generator=g)]),
+        lambda: torch.linalg.multi_dot([torch.randn(5, 3, generator=g), torch.randn(3, 5, generator=g), x[:, :5].T]),
         lambda: torch.gradient(a, spacing=0.3, dim=(1, 3), edge_order=2),
         lambda: torch.gradient(a, spacing=[0.5, 2.0], dim=[0, 2]),
         lambda: torch.gradient(a, spacing=(torch.sort(torch.rand(4, generator=g))[0],), dim=1, edge_order=2),

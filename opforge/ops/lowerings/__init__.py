@@ -27,6 +27,7 @@ from . import masked_select as masked_select
 from . import matrix_exp as matrix_exp
 from . import matrix_norm as matrix_norm
 from . import mode as mode
+from . import multi_dot as multi_dot
 from . import nonzero_static as nonzero_static
 from . import pad as pad
 from . import pdist as pdist
@@ -44,5 +45,5 @@ from . import zero_dim as zero_dim
 __all__ = ["adaptive_pool", "as_strided_scatter", "attention", "avg_pool", "batch_norm", "diagonal_scatter",
            "divide", "fractional_max_pool", "frexp", "gradient", "grid_sampler_3d", "histogram", "householder", "im2col",
            "kron", "ldl", "linear_cross_entropy", "log_sigmoid", "logical_reduce", "lu", "masked_select", "matrix_exp", "matrix_norm",
-           "mode", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce", "stft",
+           "mode", "multi_dot", "nonzero_static", "pad", "pdist", "put", "resize", "scatter", "segment_reduce", "stft",
            "take_along_dim", "triangular", "unique_consecutive", "view_of", "zero_dim"]
