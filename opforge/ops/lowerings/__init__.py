@@ -1,7 +1,9 @@
 """aten lowerings in plain ONNX that replace stock torch.onnx translations which are wrong, fail on edge
 cases, or are missing (for an alias of an op opforge already lowers, or for an op plain ONNX expresses
 exactly). One aten family per module; importing this package registers them all (see
-:func:`opforge.ops._aten.overrides`)."""
+:func:`opforge.ops._aten.overrides`). Also here: stand-ins for torch functions whose C++ fixes a dynamic
+dim at trace time (kron, take_along_dim, gradient, multi_dot, matrix_norm; see
+:mod:`opforge.exporters.stand_ins`)."""
 
 from . import adaptive_pool as adaptive_pool
 from . import as_strided_scatter as as_strided_scatter
