@@ -37,12 +37,7 @@ ZETA_TAIL = make_tensor("zeta_tail", TensorProto.DOUBLE, [len(_BERNOULLI)],
                         [num / den / math.factorial(2 * j + 2) for j, (num, den) in enumerate(_BERNOULLI)])
 HUGE = _f64("huge", 1e300)
 CENTRE = _f64("centre", 3.75)
-
-
 PI = _f64("pi", math.pi)
-
-
-
 # B_2k / (2k) for k = 1..5: the asymptotic series of digamma, psi(y) ~ log y - 1/(2y) - sum_k B_2k / (2k y^2k);
 # scalars, evaluated by Horner's rule (a (N, 5) tensor of powers is four times slower)
 D1, D2, D3, D4, D5 = (_f64(f"digamma_{k}", c) for k, c in enumerate([1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132]))
@@ -182,6 +177,14 @@ NO_TERMS = make_tensor("no_terms", TensorProto.DOUBLE, [1], [0.0])  # what a red
 
 
 @script(BODY_LIB, default_opset=op)
+def none_of(flags):  # noqa: ANN001, ANN201
+    """Whether no element of the bool tensor ``flags`` is true (true for an empty one): a Loop's stop."""
+    found = op.ReduceMax(op.Concat(op.Reshape(op.Cast(flags, to=11), op.Constant(value_ints=[-1])),
+                                   op.Constant(value=NO_TERMS), axis=0), keepdims=0)
+    return found == op.CastLike(0.0, found)
+
+
+@script(BODY_LIB, default_opset=op)
 def lgamma_positive(v):  # noqa: ANN001, ANN201
     """log Gamma(v) for float64 v > 0, to ~1e-15 relative (Lanczos at v >= 0.5, log Gamma(v + 1) - log v
     below)."""
@@ -209,7 +212,6 @@ def regularized_gamma(a, x):  # noqa: ANN001, ANN201
     eps = op.Constant(value=GAMMA_EPS)
     fraction_eps = op.Constant(value=GAMMA_FRACTION_EPS)
     big = op.Constant(value=GAMMA_BIG)
-    scalar = op.Constant(value_ints=[-1])
     undefined = op.Or(op.Or(op.Or(op.IsNaN(a), op.IsNaN(x)), op.Or(a < zero, x < zero)),
                       op.Or(op.And(a == zero, x == zero), op.And(a == inf, x == inf)))
     all_of_it = op.Or(op.And(a == zero, x > zero), x == inf)  # P = 1
@@ -228,9 +230,7 @@ def regularized_gamma(a, x):  # noqa: ANN001, ANN201
         r = r + one
         term = term * xs / r
         total = total + term
-        going = op.ReduceMax(op.Concat(op.Reshape(op.Cast(term > eps * total, to=11), scalar),
-                                       op.Constant(value=NO_TERMS), axis=0), keepdims=0)
-        settled = going == zero
+        settled = none_of(term > eps * total)
         if settled:
             break
     series = front * total / av
@@ -261,9 +261,7 @@ def regularized_gamma(a, x):  # noqa: ANN001, ANN201
         pkm1 = pk * scale
         qkm2 = qkm1 * scale
         qkm1 = qk * scale
-        going = op.ReduceMax(op.Concat(op.Reshape(op.Cast(op.Not(change <= fraction_eps), to=11), scalar),
-                                       op.Constant(value=NO_TERMS), axis=0), keepdims=0)
-        settled = going == zero
+        settled = none_of(op.Not(change <= fraction_eps))
         if settled:
             break
     upper = front * ans
