@@ -59,6 +59,10 @@ def _coordinates(x: torch.Tensor, t: torch.Tensor, dim: int, edge_order: int) ->
     return torch.cat([before, center, after], dim)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @stand_ins.stands_in(torch.gradient)
 def _(input: Any, *, spacing: Any = 1, dim: Any = None, edge_order: int = 1) -> Any:  # noqa: A002
     if not isinstance(input, torch.Tensor) or not input.is_floating_point() or input.dim() == 0 or \
@@ -66,7 +70,7 @@ def _(input: Any, *, spacing: Any = 1, dim: Any = None, edge_order: int = 1) -> 
         return NotImplemented
     dims = list(range(input.dim())) if dim is None else [dim] if isinstance(dim, int) else list(dim)
     dims = [d % input.dim() for d in dims]
-    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
+    if _number(spacing):
         spacing = [spacing] * len(dims)
     if not isinstance(spacing, (list, tuple)) or len(spacing) != len(dims):
         return NotImplemented  # torch's own function: its result, or its error
@@ -76,7 +80,7 @@ def _(input: Any, *, spacing: Any = 1, dim: Any = None, edge_order: int = 1) -> 
     for d, h in zip(dims, spacing, strict=True):
         if isinstance(h, torch.Tensor) and h.dim() == 1 and h.is_floating_point():
             out.append(_coordinates(input, h, d, edge_order))
-        elif isinstance(h, (int, float)) and not isinstance(h, bool):
+        elif _number(h):
             out.append(_uniform(input, h, d, edge_order))
         else:
             return NotImplemented

@@ -13,7 +13,11 @@ import torch
 from ...exporters import stand_ins
 
 
-def _spectral(a: torch.Tensor, order: float, dim: tuple[int, int], keepdim: bool, dtype: Any) -> torch.Tensor:
+def _spectral(a: Any, order: Any, dim: Any, keepdim: bool, dtype: Any) -> Any:
+    """The spectral norm over the two dims ``dim``, or NotImplemented for anything else (torch's own call)."""
+    if not isinstance(a, torch.Tensor) or not _spectral_order(order) or isinstance(dim, int) or dim is None or \
+            len(dim) != 2 or a.dim() < 2 or dim[0] % a.dim() == dim[1] % a.dim():
+        return NotImplemented
     if dtype is not None:
         a = a.to(dtype)
     first, second = (d % a.dim() for d in dim)
@@ -32,19 +36,14 @@ def _spectral_order(order: Any) -> bool:
 @stand_ins.stands_in(torch.linalg.matrix_norm)
 def _(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: bool = False, *, dtype: Any = None,  # noqa: A002, N803
       out: Any = None) -> Any:
-    if out is not None or not isinstance(A, torch.Tensor) or not _spectral_order(ord) or A.dim() < 2 or \
-            len(dim) != 2 or dim[0] % A.dim() == dim[1] % A.dim():
-        return NotImplemented
-    return _spectral(A, ord, tuple(dim), keepdim, dtype)
+    return NotImplemented if out is not None else _spectral(A, ord, dim, keepdim, dtype)
 
 
 @stand_ins.stands_in(torch.linalg.norm)
 def _(A: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None,  # noqa: A002, N803
       out: Any = None) -> Any:
-    if out is not None or not isinstance(A, torch.Tensor) or not _spectral_order(ord):
+    if out is not None or not isinstance(A, torch.Tensor):
         return NotImplemented
-    if dim is None:
-        dim = (-2, -1) if A.dim() == 2 else None
-    if isinstance(dim, int) or dim is None or len(dim) != 2 or A.dim() < 2 or dim[0] % A.dim() == dim[1] % A.dim():
-        return NotImplemented  # a vector norm, or torch's own error
-    return _spectral(A, ord, tuple(dim), keepdim, dtype)
+    if dim is None and A.dim() == 2:  # a matrix: its norm; otherwise a vector norm (torch's own call)
+        dim = (-2, -1)
+    return _spectral(A, ord, dim, keepdim, dtype)
