@@ -88,6 +88,10 @@ def requested_dynamic_dims(model: Any, args: tuple, dynamic_shapes: Any) -> dict
     return result
 
 
+def _fixed_dim(name: str, index: int, label: str, value: int) -> str:
+    return f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported graph fixed it to {value}"
+
+
 def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, str]], names: list[str],
                        fixed: dict[str, int] | None = None) -> None:
     """Fail when a dim asked to be dynamic is static in the graph's inputs, or (``fixed``: symbol ->
@@ -105,8 +109,7 @@ def check_dynamic_dims(proto: onnx.ModelProto, requested: dict[str, dict[int, st
         dims = value.type.tensor_type.shape.dim
         for index, label in requested[name].items():
             if index < len(dims) and dims[index].HasField("dim_value"):
-                problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported "
-                                f"graph fixed it to {dims[index].dim_value}")
+                problems.append(_fixed_dim(name, index, label, dims[index].dim_value))
             elif index < len(dims) and dims[index].dim_param in fixed:
                 problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic; the exported graph "
                                 f"calls it {dims[index].dim_param!r} but export fixed it to "
@@ -137,8 +140,7 @@ def check_exported_dims(program: Any, requested: dict[str, dict[int, str]], name
             # an int, a SymInt torch replaced by a number (Dim.AUTO), or a symbol narrowed to one value
             value = int(size) if size is not None and is_concrete_int(size) else pinned.get(str(getattr(size, "node", size)))
             if value is not None:
-                problems.append(f"input {name!r} dim {index} ({label!r}) was asked to be dynamic but the exported "
-                                f"graph fixed it to {value}")
+                problems.append(_fixed_dim(name, index, label, value))
     _raise_dynamic(problems)
 
 
